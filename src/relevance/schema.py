@@ -1,0 +1,112 @@
+"""The data contract: tasks, column names, languages and category paths.
+
+Competition files (CIKM AnalytiCup 2025) carry ``origin_query`` and either
+``category_path`` (QC) or ``item_title`` (QI). Inside the pipeline both tasks use the
+same column names, ``query`` and ``candidate``, so everything downstream (prompt,
+negatives, training) is written once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from relevance.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Task:
+    """One of the two relevance tasks."""
+
+    name: str  # "qc" or "qi": the name used in params, stage names and paths
+    code: str  # "QC" or "QI": the value of the ``task`` field in the competition files
+    candidate_field: str  # field holding the candidate in the competition files
+    candidate_label: str  # how the prompt names the candidate
+
+
+TASKS: dict[str, Task] = {
+    "qc": Task("qc", "QC", "category_path", "category path"),
+    "qi": Task("qi", "QI", "item_title", "item title"),
+}
+
+SPLITS = ("train", "dev", "test")
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name.lower()]
+    except KeyError:
+        raise ConfigError(f"unknown task {name!r}: expected one of {sorted(TASKS)}") from None
+
+
+# Codes used by the competition that are not ISO 639-1. Everything else is already ISO
+# (en fr es ko pt ja th de it pl ar id) and is kept, lower-cased.
+_ISO_OVERRIDES = {
+    "vn": "vi",
+    "jp": "ja",
+    "kr": "ko",
+    "cn": "zh",
+    "br": "pt",
+    "gr": "el",
+    "cz": "cs",
+}
+
+
+def iso_language(code: str) -> str:
+    """Normalised ISO 639-1 code for a language code as given (``vn`` -> ``vi``)."""
+    code = code.strip().lower().replace("_", "-")
+    base = code.split("-", 1)[0]
+    return _ISO_OVERRIDES.get(base, base)
+
+
+# Levels are separated by "," with no space after it; a level name may itself contain
+# ", " ("automobiles, parts & accessories,interior accessories"). So split on a comma
+# that is not followed by whitespace.
+_LEVEL_SEPARATOR = re.compile(r",(?!\s)")
+
+
+def category_levels(path: str) -> list[str]:
+    """Split a category path into its levels.
+
+    >>> category_levels("automobiles, parts & accessories,interior accessories")
+    ['automobiles, parts & accessories', 'interior accessories']
+    """
+    return [level.strip() for level in _LEVEL_SEPARATOR.split(path) if level.strip()]
+
+
+def category_prefix(path: str, levels: int) -> str:
+    """The first ``levels`` levels of a path, joined back with ","."""
+    return ",".join(category_levels(path)[:levels])
+
+
+# Columns of the ingested Parquet files (one file per split). ``label`` is null where the
+# label is unknown (the competition's dev/test files).
+INGESTED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("task", pa.string(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),  # as given, e.g. "vn"
+        pa.field("lang", pa.string(), nullable=False),  # ISO 639-1, e.g. "vi"
+        pa.field("query", pa.string(), nullable=False),  # cleaned
+        pa.field("candidate", pa.string(), nullable=False),  # cleaned
+        pa.field("label", pa.int8(), nullable=True),
+        pa.field("query_raw", pa.string(), nullable=False),  # as given
+        pa.field("candidate_raw", pa.string(), nullable=False),  # as given
+        pa.field("category_levels", pa.list_(pa.string()), nullable=True),  # QC only
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("source_line", pa.int64(), nullable=False),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("source_line", pa.int64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("raw", pa.string(), nullable=False),
+    ]
+)

@@ -1,0 +1,149 @@
+"""The dvc.yaml contract: every stage is a thin script whose deps and params are honest.
+
+The stages are read through DVC's own parser (templating and foreach resolved), so what
+is checked is what `dvc repro` runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import shlex
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from relevance import params as params_module
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def dvc_stages() -> list:
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        return [
+            {
+                "name": stage.addressing,
+                "cmd": stage.cmd,
+                "deps": [
+                    str(Path(d.def_path)) for d in stage.deps if d.def_path != "params.yaml"
+                ],
+                "params": sorted(
+                    key for d in stage.deps if hasattr(d, "params") and d.params for key in d.params
+                ),
+                "outs": [str(o.def_path) for o in stage.outs],
+            }
+            for stage in repo.index.stages
+        ]
+
+
+def _module_file(name: str) -> Path:
+    return ROOT / "src" / Path(*name.split(".")).with_suffix(".py")
+
+
+def relevance_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
+    """Library modules a file imports, transitively (``relevance.*`` only)."""
+    seen = set() if seen is None else seen
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            if name.split(".")[0] != "relevance":
+                continue
+            file = _module_file(name)
+            if file.is_file() and file not in seen:
+                seen.add(file)
+                relevance_imports(file, seen)
+    return seen
+
+
+def _script(stage: dict) -> Path:
+    words = shlex.split(stage["cmd"])
+    assert words[0] == "python" and words[1].startswith("stages/"), stage["cmd"]
+    return ROOT / words[1]
+
+
+STAGES = dvc_stages()
+IDS = [s["name"] for s in STAGES]
+
+
+def test_there_are_stages() -> None:
+    assert {"ingest@qc", "ingest@qi", "stats@qc", "stats@qi"} <= set(IDS)
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=IDS)
+def test_script_has_help(stage: dict) -> None:
+    script = _script(stage)
+    module = importlib.import_module(f"stages.{script.stem}")
+    result = CliRunner().invoke(module.main, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    # Every option the cmd passes is an option of the script.
+    options = {opt for param in module.main.params for opt in getattr(param, "opts", [])}
+    for word in shlex.split(stage["cmd"])[2:]:
+        if word.startswith("--"):
+            assert word in options, f"{stage['name']}: {word} is not an option of {script.name}"
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=IDS)
+def test_deps_list_the_script_and_its_library_modules(stage: dict) -> None:
+    script = _script(stage)
+    deps = {(ROOT / d).resolve() for d in stage["deps"]}
+    assert script.resolve() in deps, f"{stage['name']}: {script} not in deps"
+    missing = sorted(
+        str(m.relative_to(ROOT))
+        for m in relevance_imports(script)
+        if m.resolve() not in deps and m.name != "__init__.py"
+    )
+    assert not missing, f"{stage['name']}: imports {missing} but does not list them under deps"
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=IDS)
+def test_outputs_are_passed_to_the_script(stage: dict) -> None:
+    for out in stage["outs"]:
+        assert out in stage["cmd"], f"{stage['name']}: output {out} is not passed in its cmd"
+
+
+def _section_classes(script: Path) -> dict[str, type]:
+    """``load_section(XParams, "name", ...)`` calls in a script -> {"name": XParams}."""
+    found = {}
+    for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_section":
+            cls_name, section = node.args[0].id, node.args[1].value
+            found[section] = getattr(params_module, cls_name)
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=IDS)
+def test_params_are_exactly_the_keys_the_stage_reads(stage: dict) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key in stage["params"]:
+        node = params
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, (
+                f"{stage['name']}: {key} not in params.yaml"
+            )
+            node = node[part]
+    read = {
+        f"{section}.{field.name}"
+        for section, cls in _section_classes(_script(stage)).items()
+        for field in dataclasses.fields(cls)
+    }
+    listed = set(stage["params"])
+    assert read <= listed, f"{stage['name']}: reads {sorted(read - listed)} without listing them"
+    unread = {k for k in listed - read if k.split(".")[0] in {s.split(".")[0] for s in read}}
+    assert not unread, f"{stage['name']}: lists {sorted(unread)} but never reads them"
+
+
+def test_dvc_config_disables_analytics_and_update_checks() -> None:
+    text = (ROOT / ".dvc" / "config").read_text()
+    assert "analytics = false" in text and "check_update = false" in text
