@@ -1,0 +1,23 @@
+"""Shared test set-up. Keep this file small; helpers live in their own modules
+(competition_files.py, tiny_lm.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# The project root (for `stages.<name>` imports) and tests/ (for helper modules).
+for extra in (ROOT, ROOT / "tests"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Gemma 3 causal LM + trained tokenizer folder (random weights, seconds to build)."""
+    from tiny_lm import build_tiny_lm
+
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny_lm"))
