@@ -31,9 +31,7 @@ def dvc_stages() -> list:
             {
                 "name": stage.addressing,
                 "cmd": stage.cmd,
-                "deps": [
-                    str(Path(d.def_path)) for d in stage.deps if d.def_path != "params.yaml"
-                ],
+                "deps": [str(Path(d.def_path)) for d in stage.deps if d.def_path != "params.yaml"],
                 "params": sorted(
                     key for d in stage.deps if hasattr(d, "params") and d.params for key in d.params
                 ),
@@ -77,7 +75,9 @@ IDS = [s["name"] for s in STAGES]
 
 
 def test_there_are_stages() -> None:
-    assert {"ingest@qc", "ingest@qi", "stats@qc", "stats@qi"} <= set(IDS)
+    for name in ("ingest", "stats", "train", "predict", "evaluate"):
+        assert {f"{name}@qc", f"{name}@qi"} <= set(IDS)
+    assert {"models", "overall"} <= set(IDS)
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=IDS)
@@ -113,14 +113,24 @@ def test_outputs_are_passed_to_the_script(stage: dict) -> None:
         assert out in stage["cmd"], f"{stage['name']}: output {out} is not passed in its cmd"
 
 
-def _section_classes(script: Path) -> dict[str, type]:
-    """``load_section(XParams, "name", ...)`` calls in a script -> {"name": XParams}."""
-    found = {}
+def _reads(script: Path) -> tuple[dict[str, type], set[str]]:
+    """What a script reads from params.yaml: whole sections through
+    ``load_section(XParams, "name", ...)`` ({"name": XParams}) and per-task subtrees
+    through ``load_task_value("name", ...)`` / ``load_threshold(...)`` ({"name"})."""
+    sections, per_task = {}, set()
     for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_section":
-            cls_name, section = node.args[0].id, node.args[1].value
-            found[section] = getattr(params_module, cls_name)
-    return found
+        if not isinstance(node, ast.Call):
+            continue
+        func = getattr(node.func, "id", None)
+        if func == "load_section":
+            sections[node.args[1].value] = getattr(params_module, node.args[0].id)
+        elif func == "load_task_value":
+            per_task.add(node.args[0].value)
+        elif func == "load_threshold":
+            per_task.add("threshold")
+        elif func == "load_tasks":
+            per_task.add("tasks")
+    return sections, per_task
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=IDS)
@@ -133,15 +143,19 @@ def test_params_are_exactly_the_keys_the_stage_reads(stage: dict) -> None:
                 f"{stage['name']}: {key} not in params.yaml"
             )
             node = node[part]
+    sections, per_task = _reads(_script(stage))
+    task = stage["name"].partition("@")[2]
     read = {
         f"{section}.{field.name}"
-        for section, cls in _section_classes(_script(stage)).items()
+        for section, cls in sections.items()
         for field in dataclasses.fields(cls)
     }
+    read |= {name if name == "tasks" else f"{name}.{task}" for name in per_task}
     listed = set(stage["params"])
-    assert read <= listed, f"{stage['name']}: reads {sorted(read - listed)} without listing them"
-    unread = {k for k in listed - read if k.split(".")[0] in {s.split(".")[0] for s in read}}
-    assert not unread, f"{stage['name']}: lists {sorted(unread)} but never reads them"
+    assert read == listed, (
+        f"{stage['name']}: reads {sorted(read - listed)} without listing them, "
+        f"lists {sorted(listed - read)} without reading them"
+    )
 
 
 def test_dvc_config_disables_analytics_and_update_checks() -> None:

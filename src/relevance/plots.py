@@ -1,0 +1,32 @@
+"""PNG figures for Markdown reports (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+
+def threshold_curve_png(
+    path: Path, sweep: pd.DataFrame, *, title: str, threshold: float, best: float | None = None
+) -> None:
+    """F1, precision and recall against the threshold (the paper's Figure 2)."""
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    for column, style in (("f1", "-o"), ("precision", "--"), ("recall", ":")):
+        ax.plot(sweep["threshold"], sweep[column], style, label=column, markersize=3)
+    ax.axvline(threshold, color="grey", linewidth=1, label=f"threshold {threshold:g}")
+    if best is not None:
+        ax.axvline(best, color="tab:green", linewidth=1, linestyle="--", label=f"best {best:g}")
+    ax.set(xlabel="threshold on p(yes)", ylabel="score", ylim=(0, 1.02), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Fixed metadata so the same figure gives the same bytes (DVC sees no change).
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)

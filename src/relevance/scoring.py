@@ -1,0 +1,541 @@
+"""Score rows with a yes/no LLM: p(yes) = softmax over the yes/no logits after the prompt.
+
+Backends share the prompt and its token ids (:func:`relevance.prompt.encode_rows`) and
+the two-way math (:func:`two_way_p_yes`):
+
+- :class:`HFScorer`: transformers on CPU or one GPU. Runs only the decoder body, takes
+  the hidden state of each row's last real token and multiplies it by just the two
+  ``lm_head`` rows of "yes" and "no": with Gemma's 262k-token vocabulary, full logits at
+  every position cost several times the model body (DESIGN.md, CPU facts).
+- :class:`VllmScorer`: vLLM on CUDA GPUs (optional extra ``.[gpu]``).
+
+The tensor helpers here (:func:`pad_right`, :func:`gather_last_token`, :func:`head_logits`)
+are also what training uses, so the answer position is found the same way in both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from relevance.errors import ConfigError, RelevanceError
+from relevance.prompt import PROMPT_VERSION, LabelTokens, encode_rows, resolve_label_tokens
+from relevance.schema import Task
+
+logger = logging.getLogger(__name__)
+
+# Written by training beside an adapter or merged model; checked by the scorers.
+PROMPT_META_FILE = "relevance_prompt.json"
+
+
+# --------------------------------------------------------------------------- math
+
+
+def two_way_p_yes(yes_logit: Any, no_logit: Any) -> np.ndarray:
+    """p(yes) = softmax([yes, no])[0] = sigmoid(yes - no), computed without overflow.
+
+    Args:
+        yes_logit, no_logit: scalars or arrays of the same shape (any float dtype).
+
+    Returns:
+        float64 array of that shape, values in [0, 1]. ``-inf`` for one side gives
+        exactly 0 or 1.
+
+    Raises:
+        RelevanceError: a pair has no defined answer (NaN, or both ``-inf``).
+    """
+    with np.errstate(invalid="ignore"):  # -inf - -inf is reported just below
+        diff = np.asarray(yes_logit, dtype=np.float64) - np.asarray(no_logit, dtype=np.float64)
+    if np.isnan(diff).any():
+        raise RelevanceError(
+            f"{int(np.isnan(diff).sum())} yes/no logit pairs give no probability "
+            "(NaN, or both -inf): check the model's output"
+        )
+    # exp of a non-positive number never overflows: sigmoid(d) = 1/(1+e^-d) for d >= 0,
+    # e^d/(1+e^d) for d < 0.
+    with np.errstate(under="ignore"):  # exp(-2000) = 0 is the right answer
+        e = np.exp(-np.abs(diff))
+    return np.where(diff >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def p_yes_from_logprobs(lp_yes: Any, lp_no: Any) -> np.ndarray:
+    """p(yes) from the log-probabilities of the two label tokens.
+
+    Log-probabilities differ from logits by one constant per row (the log of the
+    softmax normaliser, over the whole vocabulary or over the two allowed tokens), and
+    the two-way softmax cancels it, so this equals :func:`two_way_p_yes` on the logits.
+    """
+    return two_way_p_yes(lp_yes, lp_no)
+
+
+# ----------------------------------------------------------------- device, dtype
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: the current CUDA device if there is one, else the CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ConfigError(
+            f"unknown device {device!r}: expected 'auto', 'cpu' or 'cuda[:n]'"
+        ) from err
+
+
+def supports_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls are fast on ``device``: a bf16 CUDA GPU, or a CPU with AVX-512
+    (bf16) or AMX. Elsewhere bf16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a torch build without oneDNN
+            return False
+    return False
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"``: bf16 where :func:`supports_bf16`, else fp32. fp16 is refused: on this
+    CPU it runs at about 1 GFLOP/s (DESIGN.md)."""
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    elif dtype == "auto":
+        return torch.bfloat16 if supports_bf16(device) else torch.float32
+    elif dtype in _DTYPES:
+        resolved = _DTYPES[dtype]
+    else:
+        raise ConfigError(f"unknown dtype {dtype!r}: expected 'auto', 'float32' or 'bfloat16'")
+    if resolved not in (torch.float32, torch.bfloat16):
+        raise ConfigError(f"dtype {resolved} is not supported: expected float32 or bfloat16")
+    return resolved
+
+
+# ---------------------------------------------------------------- tensor helpers
+
+
+def pad_right(
+    sequences: Sequence[Sequence[int]], *, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists into a batch.
+
+    Right padding keeps every real token at positions ``0..n-1``, exactly as in an
+    unpadded forward pass, so the default position ids are right and no real query
+    row ever sees only masked keys (left padding gives padded rows that attend to
+    nothing, whose NaN-prone softmax then sits in the backward pass).
+
+    Returns:
+        ``input_ids`` [B, T] int64 and ``attention_mask`` [B, T] int64, T = longest.
+    """
+    if not sequences:
+        raise ValueError("pad_right needs at least one sequence")
+    width = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        input_ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        attention_mask[i, : len(seq)] = 1
+    return input_ids, attention_mask
+
+
+def gather_last_token(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Hidden state of each row's last real token under right padding.
+
+    Args:
+        hidden: [B, T, H] final (normed) hidden states.
+        attention_mask: [B, T], 1 on real tokens, which come first.
+
+    Returns:
+        [B, H]: ``hidden[b, attention_mask[b].sum() - 1]``.
+    """
+    last = attention_mask.sum(dim=1) - 1  # [B]
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last.to(hidden.device)]
+
+
+def head_logits(
+    hidden_last: torch.Tensor,
+    head_weight: torch.Tensor,
+    *,
+    token_ids: Sequence[int] | None = None,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """Logits at the answer position from the ``lm_head`` weight.
+
+    Args:
+        hidden_last: [B, H] hidden state of the last prompt token.
+        head_weight: [V, H] ``lm_head.weight`` (tied to the embeddings in Gemma).
+        token_ids: rows of the head to use, e.g. ``(yes_id, no_id)``: then only those
+            K rows are multiplied, [B, H] x [H, K]. None uses all V rows.
+        softcap: ``config.final_logit_softcapping``: logits -> cap * tanh(logits / cap),
+            as the model's own forward does.
+
+    Returns:
+        [B, K] (or [B, V]) logits in the dtype of the matmul.
+    """
+    weight = head_weight if token_ids is None else head_weight[list(token_ids)]
+    logits = torch.nn.functional.linear(hidden_last, weight)
+    if softcap is not None:
+        logits = torch.tanh(logits / softcap) * softcap
+    return logits
+
+
+def decoder_body(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformer body of a ``*ForCausalLM`` (``model.model``): everything but ``lm_head``."""
+    body = getattr(model, "base_model", model)
+    if body is model:
+        raise ConfigError(
+            f"cannot find the decoder body of {type(model).__name__}: expected a transformers "
+            "*ForCausalLM with a base_model_prefix"
+        )
+    return body
+
+
+# ---------------------------------------------------------------- prompt meta
+
+
+def write_prompt_meta(folder: Path, *, task: Task, labels: LabelTokens) -> None:
+    """Record the prompt version, task and label tokens a model was trained with."""
+    meta = {"prompt_version": PROMPT_VERSION, "task": task.name, "label_tokens": labels.to_dict()}
+    (Path(folder) / PROMPT_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def read_prompt_meta(folder: Path | None) -> dict[str, Any] | None:
+    """The meta of :func:`write_prompt_meta`, or None (a base model has none)."""
+    if folder is None or not (Path(folder) / PROMPT_META_FILE).is_file():
+        return None
+    path = Path(folder) / PROMPT_META_FILE
+    meta = json.loads(path.read_text())
+    if meta.get("prompt_version") != PROMPT_VERSION:
+        raise ConfigError(
+            f"{path}: the model was trained with prompt version {meta.get('prompt_version')!r}, "
+            f"this code builds {PROMPT_VERSION!r}: retrain, or score with the matching code"
+        )
+    return meta
+
+
+def _check_meta(
+    meta: dict[str, Any] | None, *, task: Task, labels: LabelTokens, where: Path
+) -> None:
+    if meta is None:
+        return
+    if meta.get("task") != task.name:
+        raise ConfigError(
+            f"{where}: the model was trained for task {meta.get('task')!r}, "
+            f"asked to score {task.name!r}"
+        )
+    if meta.get("label_tokens") != labels.to_dict():
+        raise ConfigError(
+            f"{where}: the model was trained with label tokens {meta.get('label_tokens')}, "
+            f"the tokenizer now gives {labels.to_dict()}"
+        )
+
+
+# ---------------------------------------------------------------------- scorers
+
+
+class Scorer(Protocol):
+    """Anything that turns data rows into p(yes)."""
+
+    def score(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
+        """p(yes) for each row, float64 [len(rows)], in row order."""
+        ...
+
+
+class HFScorer:
+    """Score with transformers (+ an optional peft adapter) on CPU or one GPU.
+
+    Args:
+        model_dir: a transformers causal-LM folder with its tokenizer: the base model,
+            or a merged model from training (``out_dir/merged``; the fastest path).
+        adapter_dir: a peft LoRA adapter on top of ``model_dir``; merged into the
+            weights at load time (in fp32, then cast: this briefly holds the model
+            in fp32).
+        batch_size: rows per forward pass. Rows are sorted by token length first, so
+            a batch holds similar lengths and padding stays small.
+        max_length: longest prompt in tokens (see :func:`relevance.prompt.encode_rows`).
+        device: ``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"``.
+        dtype: ``"auto"`` (bf16 where the device has fast bf16, else fp32),
+            ``"float32"`` or ``"bfloat16"``. The weights are loaded in this dtype
+            directly: a model loaded in fp32 and then cast with ``.to(bf16)`` scored
+            30x slower on this CPU (denormals; DESIGN.md).
+        progress: show a tqdm bar over batches.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        adapter_dir: str | Path | None = None,
+        batch_size: int = 16,
+        max_length: int = 256,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "auto",
+        progress: bool = True,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.model_dir = Path(model_dir)
+        self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.progress = progress
+        if self.device.type == "cpu":
+            # Denormal arithmetic is very slow on this CPU; flushing them to zero took
+            # a bf16-cast model from 1.3 to 37 pairs/s (DESIGN.md). Process-wide.
+            torch.set_flush_denormal(True)
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self.labels = resolve_label_tokens(self.tokenizer)
+        meta_dir = self.adapter_dir if self.adapter_dir is not None else self.model_dir
+        self._meta = read_prompt_meta(meta_dir)
+        self._meta_dir = meta_dir
+
+        if self.adapter_dir is None:
+            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=self.dtype)
+        else:
+            from peft import PeftModel
+
+            # Merge in fp32 and round once: LoRA deltas added to bf16 weights would be
+            # rounded away wherever they are below half a bf16 step of the weight.
+            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32)
+            model = PeftModel.from_pretrained(model, self.adapter_dir).merge_and_unload()
+            if self.dtype != torch.float32:
+                # Parameters only, as a load with dtype=bf16 does: buffers such as the
+                # RoPE inv_freq stay fp32 (a whole-model .to() would cast them too).
+                for param in model.parameters():
+                    param.data = param.data.to(self.dtype)
+        model.eval().to(self.device)
+        self.model = model
+        self._body = decoder_body(model)
+        # Only the two label rows of the head are ever used: [2, H].
+        head = model.get_output_embeddings().weight
+        self._label_rows = head[list(self.labels.ids)].detach().clone()
+        self._softcap = getattr(model.config, "final_logit_softcapping", None)
+        pad_id = self.tokenizer.pad_token_id
+        self._pad_id = pad_id if pad_id is not None else self.tokenizer.eos_token_id
+        logger.info(
+            "HFScorer: %s%s on %s in %s, label tokens %r/%r",
+            self.model_dir,
+            f" + adapter {self.adapter_dir}" if self.adapter_dir else "",
+            self.device,
+            self.dtype,
+            self.labels.yes_text,
+            self.labels.no_text,
+        )
+
+    @torch.inference_mode()
+    def label_logits(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
+        """The (yes, no) logits at the answer position: float32 [len(rows), 2], row order."""
+        _check_meta(self._meta, task=task, labels=self.labels, where=self._meta_dir)
+        encoded = encode_rows(self.tokenizer, task, rows, max_length=self.max_length)
+        out = np.empty((len(encoded), 2), dtype=np.float32)
+        # Longest first: similar lengths share a batch, and an out-of-memory shows up
+        # on the first batch rather than at the end.
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        starts = range(0, len(order), self.batch_size)
+        for start in tqdm(
+            starts, desc=f"score {task.name}", unit="batch", disable=not self.progress
+        ):
+            idx = order[start : start + self.batch_size]
+            input_ids, mask = pad_right([encoded[i] for i in idx], pad_id=self._pad_id)
+            input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+            hidden = self._body(
+                input_ids=input_ids, attention_mask=mask, use_cache=False
+            ).last_hidden_state  # [B, T, H]; no KV cache: nothing is generated
+            last = gather_last_token(hidden, mask)  # [B, H]
+            logits = head_logits(last.float(), self._label_rows.float(), softcap=self._softcap)
+            out[idx] = logits.cpu().numpy()
+        return out
+
+    def score(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
+        """p(yes) for each row: float64 [len(rows)] in row order."""
+        logits = self.label_logits(task, rows)
+        return two_way_p_yes(logits[:, 0], logits[:, 1])
+
+
+def label_logprobs(
+    position_logprobs: Mapping[int, Any], labels: LabelTokens
+) -> tuple[float, float]:
+    """``(lp_yes, lp_no)`` from vLLM's log-probabilities at the first generated position.
+
+    Args:
+        position_logprobs: ``{token_id: Logprob}`` (or ``{token_id: float}``), i.e.
+            ``request_output.outputs[0].logprobs[0]``.
+
+    Raises:
+        RelevanceError: a label token is missing (the engine was not set up as
+            :class:`VllmScorer` sets it up).
+    """
+    values = []
+    for token_id, text in ((labels.yes_id, labels.yes_text), (labels.no_id, labels.no_text)):
+        if token_id not in position_logprobs:
+            raise RelevanceError(
+                f"vLLM returned no log-probability for label token {text!r} (id {token_id}); "
+                f"got ids {sorted(position_logprobs)}: expected both label tokens "
+                "(logprobs_mode='processed_logprobs', allowed_token_ids, logprobs=2)"
+            )
+        value = position_logprobs[token_id]
+        values.append(float(getattr(value, "logprob", value)))
+    return values[0], values[1]
+
+
+class VllmScorer:
+    """Score with vLLM on CUDA GPUs (``pip install .[gpu]``; vLLM >= 0.10.2).
+
+    The engine runs with prefix caching (every prompt starts with the same
+    instruction) and ``logprobs_mode="processed_logprobs"``; each request asks for one
+    token restricted to the two label tokens (``allowed_token_ids``) with the top-2
+    log-probabilities. After that restriction the top 2 are exactly "yes" and "no", so
+    both always come back, normalised over the two; p(yes) follows from
+    :func:`p_yes_from_logprobs`. Prompts go in as token ids from
+    :func:`relevance.prompt.encode_rows`, identical to training and :class:`HFScorer`.
+
+    Args:
+        model_dir: a merged model folder (``out_dir/merged``), or a base model.
+        adapter_dir: a peft LoRA adapter, served with vLLM's LoRA support.
+        max_length: longest prompt in tokens; the engine's context is one more.
+        dtype: passed to vLLM. bf16 by default: a merged model trained on CPU is saved
+            in fp32, and vLLM's "auto" would serve an fp32 model in fp16, which Gemma
+            does not tolerate.
+        tensor_parallel_size, gpu_memory_utilization, seed: vLLM engine arguments.
+        engine_kwargs: any other ``vllm.LLM`` arguments.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        adapter_dir: str | Path | None = None,
+        max_length: int = 512,
+        dtype: str = "bfloat16",
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        seed: int = 0,
+        progress: bool = True,
+        engine_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        vllm = _import_vllm()
+        from transformers import AutoTokenizer
+
+        self.model_dir = Path(model_dir)
+        self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
+        self.max_length = max_length
+        self.progress = progress
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self.labels = resolve_label_tokens(self.tokenizer)
+        self._meta_dir = self.adapter_dir if self.adapter_dir is not None else self.model_dir
+        self._meta = read_prompt_meta(self._meta_dir)
+
+        kwargs: dict[str, Any] = {
+            "model": str(self.model_dir),
+            "dtype": dtype,
+            "max_model_len": max_length + 1,
+            "enable_prefix_caching": True,
+            "logprobs_mode": "processed_logprobs",
+            "tensor_parallel_size": tensor_parallel_size,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "seed": seed,
+        }
+        self._lora_request = None
+        if self.adapter_dir is not None:
+            from vllm.lora.request import LoRARequest
+
+            rank = int(json.loads((self.adapter_dir / "adapter_config.json").read_text())["r"])
+            # vLLM sizes its LoRA buffers by max_lora_rank: a power of two >= the rank.
+            kwargs.update(enable_lora=True, max_lora_rank=max(8, 1 << (rank - 1).bit_length()))
+            self._lora_request = LoRARequest("relevance", 1, str(self.adapter_dir))
+        kwargs.update(engine_kwargs or {})
+        self.llm = vllm.LLM(**kwargs)
+        self.sampling_params = vllm.SamplingParams(**vllm_sampling_kwargs(self.labels))
+
+    def score(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
+        """p(yes) for each row: float64 [len(rows)] in row order."""
+        _check_meta(self._meta, task=task, labels=self.labels, where=self._meta_dir)
+        encoded = encode_rows(self.tokenizer, task, rows, max_length=self.max_length)
+        # vLLM returns outputs in request order.
+        outputs = self.llm.generate(
+            [{"prompt_token_ids": ids} for ids in encoded],
+            self.sampling_params,
+            use_tqdm=self.progress,
+            lora_request=self._lora_request,
+        )
+        pairs = [label_logprobs(out.outputs[0].logprobs[0], self.labels) for out in outputs]
+        lp = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
+        return p_yes_from_logprobs(lp[:, 0], lp[:, 1])
+
+
+def vllm_sampling_kwargs(labels: LabelTokens) -> dict[str, Any]:
+    """``SamplingParams`` arguments: one greedy token among the two labels, with both
+    log-probabilities returned (pure, so it is tested without vLLM)."""
+    return {
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "allowed_token_ids": list(labels.ids),
+        "logprobs": 2,
+        "detokenize": False,
+    }
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as err:
+        raise ConfigError(
+            "the vLLM backend needs the vllm package: `pip install .[gpu]` on a machine with a "
+            "CUDA GPU (vLLM has no CPU wheel and pins its own torch); on CPU use backend 'hf'"
+        ) from err
+    return vllm
+
+
+def make_scorer(backend: Literal["hf", "vllm"], model_dir: str | Path, **kwargs: Any) -> Scorer:
+    """A scorer for ``backend``; ``kwargs`` go to :class:`HFScorer` or :class:`VllmScorer`."""
+    if backend == "hf":
+        return HFScorer(model_dir, **kwargs)
+    if backend == "vllm":
+        return VllmScorer(model_dir, **kwargs)
+    raise ConfigError(f"unknown scoring backend {backend!r}: expected 'hf' or 'vllm'")
+
+
+__all__ = [
+    "PROMPT_META_FILE",
+    "HFScorer",
+    "Scorer",
+    "VllmScorer",
+    "decoder_body",
+    "gather_last_token",
+    "head_logits",
+    "label_logprobs",
+    "make_scorer",
+    "p_yes_from_logprobs",
+    "pad_right",
+    "read_prompt_meta",
+    "resolve_device",
+    "resolve_dtype",
+    "supports_bf16",
+    "two_way_p_yes",
+    "vllm_sampling_kwargs",
+    "write_prompt_meta",
+]

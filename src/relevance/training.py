@@ -1,0 +1,690 @@
+"""LoRA fine-tuning of a causal LM to answer "yes"/"no" after the relevance prompt.
+
+Built on the Hugging Face ``Trainer``, so the same code runs on one CPU, one GPU, or
+several GPUs under ``accelerate launch`` (the Trainer and accelerate do the
+distribution; nothing here is distributed by hand).
+
+The loss looks at ONE position per row, the last prompt token, whose next-token
+distribution is the answer. Full-vocabulary logits at every position are never built:
+with Gemma's 262k-token vocabulary they would cost several times the model body. The
+model's forward is asked for no logits at all (``logits_to_keep`` = no positions) and
+for its final hidden states; the hidden state of each row's last real token (right
+padding) then meets the ``lm_head``:
+
+- ``loss="lm"``: -log p(label token | prompt) over the full vocabulary, [B, V] logits.
+- ``loss="two_way"``: cross-entropy over the yes/no logits only, [B, 2] logits (two
+  ``lm_head`` rows).
+
+Precision (DESIGN.md, CPU facts): fp32 master weights under bf16 autocast trained 10x
+faster on this CPU than bf16 weights. So on CPU the weights load in fp32 and the
+Trainer runs with ``bf16=True`` when the CPU has fast bf16. In this transformers the
+Trainer hands mixed precision to accelerate, which wraps the model's ``forward`` in
+``torch.autocast(device_type, dtype=torch.bfloat16)`` (on CPU too, with ``use_cpu``);
+the head matmul after the forward runs under ``accelerator.autocast()``, the same
+context. A one-shot forward hook checks that matmuls really ran in bf16 and records it
+in the summary (``matmul_dtype``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from relevance.errors import ConfigError, DataError
+from relevance.prompt import PROMPT_VERSION, LabelTokens, encode_rows, resolve_label_tokens
+from relevance.schema import Task
+from relevance.scoring import (
+    gather_last_token,
+    head_logits,
+    pad_right,
+    resolve_device,
+    supports_bf16,
+    write_prompt_meta,
+)
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_DIR = "adapter"
+MERGED_DIR = "merged"
+SUMMARY_FILE = "train_summary.json"
+RUN_FILE = "train_run.json"  # what a checkpoint in out_dir was trained with (for resume)
+
+# Config fields that may change between an interrupted run and its resumption.
+_RESUMABLE_CHANGES = {
+    "max_steps",
+    "epochs",
+    "logging_steps",
+    "save_steps",
+    "save_total_limit",
+    "merge",
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """LoRA training settings. Defaults suit this 2-core CPU and gemma-3-270m.
+
+    The paper's GPU values (Qwen3-14B-Base, Yin et al. 2025) are rank 32, dropout 0.1,
+    and per task: QC lr 7.5e-5, 1 epoch, batch 128; QI lr 5e-5, 2 epochs, batch 64,
+    max length 512 (:data:`PAPER_GPU_CONFIGS`). "Batch" there is the effective batch:
+    ``per_device_batch_size * gradient_accumulation_steps * number of GPUs``.
+
+    Attributes:
+        lora_rank: LoRA rank r (paper 32; DESIGN.md timed 16 on this CPU).
+        lora_alpha: LoRA scale numerator; the update is scaled by alpha / r.
+        lora_dropout: dropout on the LoRA input (paper 0.1). 0 on CPU by default:
+            drawing the dropout masks took 28% of a gemma-3-270m step here (7.0 ->
+            4.6 s at batch 16 x 84 tokens); on a GPU it is nearly free.
+        target_modules: ``"all-linear"`` (every linear layer but ``lm_head``) or module
+            names such as ``("q_proj", "v_proj")``.
+        learning_rate: peak AdamW learning rate (paper QC 7.5e-5, QI 5e-5; a small
+            model on CPU learns faster with a larger one).
+        epochs: passes over the rows (paper QC 1, QI 2).
+        per_device_batch_size: rows per forward pass on each device.
+        gradient_accumulation_steps: forward passes per optimizer step.
+        max_length: longest prompt in tokens (paper QI 512); longer prompts lose the
+            end of the candidate (:func:`relevance.prompt.encode_rows`).
+        loss: ``"lm"``: -log p(label token) over the full vocabulary at the answer
+            position; ``"two_way"``: cross-entropy over the yes/no logits only.
+        seed: seeds LoRA initialisation, dropout and data order.
+        max_steps: stop after this many optimizer steps (-1: run all ``epochs``).
+        warmup_ratio: fraction of the steps with a linear learning-rate warmup.
+        weight_decay: AdamW weight decay on the LoRA weights.
+        logging_steps: log the loss every this many steps.
+        save_steps: write a resumable checkpoint every this many steps.
+        save_total_limit: checkpoints kept in ``out_dir`` (older ones are deleted).
+        bf16: ``"auto"``: bf16 autocast where the device has fast bf16 (a CPU with
+            AVX-512 bf16/AMX, a bf16 GPU), else fp32; True requires it; False: fp32.
+        weights_dtype: dtype the base weights load in. ``"auto"``: fp32 on CPU (the
+            10x measured above), bf16 on GPU (a 14B model does not fit in fp32).
+        gradient_checkpointing: recompute layer activations in the backward pass
+            instead of keeping them: about 30% more compute for much less memory (a
+            14B model at 512 tokens on a GPU); no use for a small model on CPU.
+        merge: also save the model with the adapter merged in (``out_dir/merged``),
+            the fastest thing to score.
+    """
+
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    target_modules: str | tuple[str, ...] = "all-linear"
+    learning_rate: float = 2e-4
+    epochs: float = 1.0
+    per_device_batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    max_length: int = 256
+    loss: Literal["lm", "two_way"] = "lm"
+    seed: int = 42
+    max_steps: int = -1
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    logging_steps: int = 10
+    save_steps: int = 200
+    save_total_limit: int = 2
+    bf16: bool | Literal["auto"] = "auto"
+    weights_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    gradient_checkpointing: bool = False
+    merge: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("lora_rank", "per_device_batch_size", "gradient_accumulation_steps"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        for name in ("logging_steps", "save_steps", "save_total_limit"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if self.lora_alpha <= 0:
+            problems.append(f"lora_alpha must be > 0, got {self.lora_alpha!r}")
+        if not 0 <= self.lora_dropout < 1:
+            problems.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
+        if self.learning_rate <= 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.epochs <= 0:
+            problems.append(f"epochs must be > 0, got {self.epochs!r}")
+        if not isinstance(self.max_length, int) or self.max_length < 16:
+            problems.append(f"max_length must be an integer >= 16, got {self.max_length!r}")
+        if self.loss not in ("lm", "two_way"):
+            problems.append(f"loss must be 'lm' or 'two_way', got {self.loss!r}")
+        if not isinstance(self.max_steps, int) or (self.max_steps < 1 and self.max_steps != -1):
+            problems.append(
+                f"max_steps must be -1 (none) or an integer >= 1, got {self.max_steps!r}"
+            )
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.bf16 not in (True, False, "auto"):
+            problems.append(f"bf16 must be true, false or 'auto', got {self.bf16!r}")
+        if self.weights_dtype not in ("auto", "float32", "bfloat16"):
+            problems.append(
+                f"weights_dtype must be 'auto', 'float32' or 'bfloat16', got {self.weights_dtype!r}"
+            )
+        if not isinstance(self.target_modules, str) and not (
+            isinstance(self.target_modules, tuple) and self.target_modules
+        ):
+            problems.append(
+                "target_modules must be 'all-linear' or a non-empty list of names, "
+                f"got {self.target_modules!r}"
+            )
+        if problems:
+            raise ConfigError("invalid training config: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a params section; unknown keys are an error, lists become tuples."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown training params {unknown}: expected a subset of {sorted(known)}"
+            )
+        values = dict(values)
+        if isinstance(values.get("target_modules"), list):
+            values["target_modules"] = tuple(values["target_modules"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        if isinstance(out["target_modules"], tuple):
+            out["target_modules"] = list(out["target_modules"])
+        return out
+
+
+# The paper's GPU settings (Qwen3-14B-Base on GPUs), for params files to start from.
+PAPER_GPU_CONFIGS: dict[str, TrainConfig] = {
+    "qc": TrainConfig(
+        lora_rank=32, lora_alpha=64, lora_dropout=0.1, learning_rate=7.5e-5, epochs=1,
+        per_device_batch_size=16, gradient_accumulation_steps=8, max_length=256,
+    ),
+    "qi": TrainConfig(
+        lora_rank=32, lora_alpha=64, lora_dropout=0.1, learning_rate=5e-5, epochs=2,
+        per_device_batch_size=8, gradient_accumulation_steps=8, max_length=512,
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where training wrote its outputs, and what happened (``summary``, JSON-able)."""
+
+    out_dir: Path
+    adapter_dir: Path
+    merged_dir: Path | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------ data
+
+
+class _RowsDataset(torch.utils.data.Dataset):
+    """Tokenized prompts with their 0/1 labels."""
+
+    def __init__(self, input_ids: list[list[int]], labels: Sequence[int]) -> None:
+        self.input_ids = input_ids
+        self.labels = [int(v) for v in labels]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"input_ids": self.input_ids[i], "label": self.labels[i]}
+
+
+class _Collator:
+    """Right-pads a list of examples into ``input_ids``/``attention_mask`` [B, T], ``label`` [B]."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        input_ids, mask = pad_right([e["input_ids"] for e in examples], pad_id=self.pad_id)
+        labels = torch.tensor([e["label"] for e in examples], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": mask, "label": labels}
+
+
+def _check_labels(rows: pd.DataFrame) -> np.ndarray:
+    if "label" not in rows.columns:
+        raise DataError(f"training rows need a 'label' column: got columns {list(rows.columns)}")
+    if len(rows) == 0:
+        raise DataError("no training rows")
+    labels = rows["label"]
+    missing = labels.isna()
+    if missing.any():
+        raise DataError(
+            f"{int(missing.sum())} of {len(rows)} training rows have no label: expected 0 or 1"
+        )
+    values = labels.astype("int64").to_numpy()
+    bad = ~np.isin(values, (0, 1))
+    if bad.any():
+        raise DataError(
+            f"training labels must be 0 or 1, got {sorted(set(values[bad].tolist()))[:10]}"
+        )
+    return values
+
+
+def _fingerprint(input_ids: list[list[int]], labels: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for ids in input_ids:
+        digest.update(np.asarray(ids, dtype=np.int64).tobytes())
+        digest.update(b"|")
+    digest.update(labels.astype(np.int8).tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------- trainer
+
+
+def _answer_trainer_class() -> type:
+    """The Trainer subclass, built lazily so importing this module stays light."""
+    from transformers import Trainer
+
+    class AnswerTrainer(Trainer):
+        """Trainer whose loss reads only the answer position (see module docstring)."""
+
+        def __init__(self, *args: Any, labels: LabelTokens, loss: str, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.label_tokens = labels
+            self.loss_kind = loss
+            # Our loss is a mean over the micro-batch, so the Trainer must divide it by
+            # the accumulation steps (it skips that for models that take loss kwargs).
+            self.model_accepts_loss_kwargs = False
+
+        def compute_loss(
+            self,
+            model: torch.nn.Module,
+            inputs: dict[str, torch.Tensor],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+            mask = inputs["attention_mask"]
+            labels = inputs["label"]  # [B], 1 = relevant
+            # Through the (possibly DDP-wrapped, autocast-wrapped) top-level forward, so
+            # accelerate's autocast and DDP's gradient sync apply. No positions get
+            # logits: only the final hidden states are wanted.
+            outputs = model(
+                input_ids=inputs["input_ids"],
+                attention_mask=mask,
+                output_hidden_states=True,
+                logits_to_keep=torch.empty(0, dtype=torch.long, device=mask.device),
+                use_cache=False,
+            )
+            hidden = outputs.hidden_states[-1]  # [B, T, H], after the final norm
+            last = gather_last_token(hidden, mask)  # [B, H]
+            unwrapped = self.accelerator.unwrap_model(model)
+            head = unwrapped.get_output_embeddings().weight  # [V, H], frozen
+            softcap = getattr(unwrapped.config, "final_logit_softcapping", None)
+            yes_id, no_id = self.label_tokens.ids
+            with self.accelerator.autocast():
+                if self.loss_kind == "lm":
+                    logits = head_logits(last, head, softcap=softcap)  # [B, V]
+                    target = torch.where(labels == 1, yes_id, no_id)
+                else:
+                    logits = head_logits(last, head, token_ids=(yes_id, no_id), softcap=softcap)
+                    target = 1 - labels  # column 0 is "yes"
+            loss = torch.nn.functional.cross_entropy(logits.float(), target)
+            return (loss, {"logits": logits}) if return_outputs else loss
+
+    return AnswerTrainer
+
+
+def _precision(config: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
+    """(bf16 autocast on?, dtype of the base weights)."""
+    fast_bf16 = supports_bf16(device)
+    if config.bf16 is True and not fast_bf16:
+        raise ConfigError(
+            f"bf16 is true but {device.type} has no fast bf16 (needs a bf16 GPU or a CPU with "
+            "AVX-512 bf16/AMX): set bf16 to 'auto' or false"
+        )
+    use_bf16 = fast_bf16 if config.bf16 == "auto" else bool(config.bf16)
+    if config.weights_dtype == "auto":
+        weights = torch.bfloat16 if device.type == "cuda" and fast_bf16 else torch.float32
+    else:
+        weights = torch.float32 if config.weights_dtype == "float32" else torch.bfloat16
+    return use_bf16, weights
+
+
+def _training_arguments(
+    config: TrainConfig, *, out_dir: Path, device: torch.device, use_bf16: bool, progress: bool
+) -> Any:
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    kwargs: dict[str, Any] = {
+        "output_dir": str(out_dir),
+        "per_device_train_batch_size": config.per_device_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "weight_decay": config.weight_decay,
+        "logging_strategy": "steps",
+        "logging_steps": config.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "bf16": use_bf16,
+        # On CPU accelerate's bf16 is CPU autocast; TrainingArguments wants use_cpu then.
+        "use_cpu": device.type == "cpu",
+        "report_to": "none",
+        "disable_tqdm": not progress,
+        "remove_unused_columns": False,  # our batches carry "label", which forward lacks
+        "label_names": ["label"],
+        "dataloader_num_workers": 0,
+    }
+    # Non-reentrant checkpointing works with frozen inputs (LoRA leaves the embeddings
+    # frozen) without enable_input_require_grads(). transformers 5 renamed the option.
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    kwargs[f"{prefix}_checkpointing"] = config.gradient_checkpointing
+    kwargs[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False}
+    # transformers 5 folded warmup_ratio into warmup_steps (a value < 1 is a ratio).
+    if "warmup_ratio" in names:
+        kwargs["warmup_ratio"] = config.warmup_ratio
+    else:
+        kwargs["warmup_steps"] = config.warmup_ratio
+    return TrainingArguments(**kwargs)
+
+
+def _check_resume(out_dir: Path, run: dict[str, Any], *, restart_on_mismatch: bool) -> str | None:
+    """The last checkpoint in ``out_dir`` to resume from, if it belongs to this run.
+
+    Checkpoints of another run (other data, task, prompt or settings) are an error, or,
+    with ``restart_on_mismatch``, deleted so the run starts over.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
+    if last is None:
+        return None
+    run_file = out_dir / RUN_FILE
+    diffs = []
+    if not run_file.is_file():
+        diffs.append(f"no {RUN_FILE} says what it was trained with")
+    else:
+        before = json.loads(run_file.read_text())
+        for key in ("task", "prompt_version", "data_fingerprint", "model_dir"):
+            if before.get(key) != run[key]:
+                diffs.append(f"{key}: {before.get(key)!r} -> {run[key]!r}")
+        for key, value in run["config"].items():
+            if key not in _RESUMABLE_CHANGES and before.get("config", {}).get(key) != value:
+                diffs.append(f"config.{key}: {before.get('config', {}).get(key)!r} -> {value!r}")
+    if not diffs:
+        return last
+    if not restart_on_mismatch:
+        raise ConfigError(
+            f"{last} was trained with other settings than this run ({'; '.join(diffs)}): "
+            f"delete {out_dir} to start over, or restore the settings to resume"
+        )
+    logger.warning("%s belongs to another run (%s): starting over", last, "; ".join(diffs))
+    if int(os.environ.get("RANK", "0")) == 0:
+        for old in out_dir.glob("checkpoint-*"):
+            if old.is_dir():
+                shutil.rmtree(old)
+    return None
+
+
+class _MatmulProbe:
+    """One-shot forward hook on a linear layer: records the dtype its matmul produced,
+    i.e. whether autocast really ran it in bf16."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.dtype: torch.dtype | None = None
+        target = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+        self._handle = target.register_forward_hook(self._hook)
+
+    def _hook(self, module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
+        self.dtype = output.dtype
+        self._handle.remove()
+
+
+# ------------------------------------------------------------------------ main
+
+
+def train_lora(
+    *,
+    model_dir: str | Path,
+    task: Task,
+    rows: pd.DataFrame,
+    config: TrainConfig,
+    out_dir: str | Path,
+    restart_on_mismatch: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Fine-tune a LoRA adapter on ``rows`` so the model answers " yes"/" no".
+
+    Args:
+        model_dir: base causal-LM folder with its tokenizer (e.g. gemma-3-270m).
+        task: the task the rows belong to (selects the prompt).
+        rows: data rows with ``query``, ``candidate``, ``lang`` (or ``language``) and a
+            0/1 ``label``.
+        config: training settings.
+        out_dir: gets ``checkpoint-*/`` (resumable), ``adapter/``, ``merged/`` (if
+            ``config.merge``) and ``train_summary.json``. If it already holds
+            checkpoints of the same run, training continues from the last one.
+        restart_on_mismatch: when ``out_dir`` holds checkpoints of another run (other
+            data, task, prompt or settings), delete them and start over instead of
+            raising ConfigError.
+        progress: show the Trainer's tqdm bar.
+
+    Returns:
+        :class:`TrainResult`; its ``summary`` has steps, rows, samples seen, the loss
+        history, seconds, device and dtypes, and where it resumed from.
+
+    Raises:
+        DataError: missing columns or labels other than 0/1.
+        ConfigError: bad settings, a tokenizer without single-token yes/no, or
+            checkpoints in ``out_dir`` from a different run.
+    """
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    started = time.perf_counter()
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    labels_np = _check_labels(rows)
+
+    # 1. Device and precision.
+    device = resolve_device("auto")
+    use_bf16, weights_dtype = _precision(config, device)
+
+    # 2. Prompts -> token ids, and the label tokens the loss targets.
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    label_tokens = resolve_label_tokens(tokenizer)
+    input_ids = encode_rows(tokenizer, task, rows, max_length=config.max_length)
+    dataset = _RowsDataset(input_ids, labels_np)
+    lengths = np.fromiter((len(x) for x in input_ids), dtype=np.int64, count=len(input_ids))
+    pad_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    )
+
+    # 3. Resume only a checkpoint of this very run (same data, task, prompt, settings).
+    run = {
+        "task": task.name,
+        "prompt_version": PROMPT_VERSION,
+        "data_fingerprint": _fingerprint(input_ids, labels_np),
+        "model_dir": model_dir.name,
+        "config": config.to_dict(),
+    }
+    resume_from = _check_resume(out_dir, run, restart_on_mismatch=restart_on_mismatch)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # One writer under `accelerate launch`/torchrun (they set RANK); read before the
+    # Trainer exists, so no accelerate state is created here with other settings.
+    if int(os.environ.get("RANK", "0")) == 0:
+        (out_dir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
+
+    # 4. Model: base weights frozen, LoRA adapters trainable, seeded.
+    set_seed(config.seed)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=weights_dtype)
+    forward_params = inspect.signature(model.forward).parameters
+    if "logits_to_keep" not in forward_params:
+        raise ConfigError(
+            f"{type(model).__name__}.forward has no logits_to_keep argument: training it here "
+            "would build full-vocabulary logits at every position"
+        )
+    model.config.use_cache = False
+    target = config.target_modules
+    lora = LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=target if isinstance(target, str) else list(target),
+        bias="none",
+    )
+    model = get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    effective_batch = config.per_device_batch_size * config.gradient_accumulation_steps
+    logger.info(
+        "training %s LoRA r=%d on %d %s rows (%.0f%% positive, %.1f tokens/row, max %d): "
+        "%s trainable of %s params; device %s, weights %s, bf16 autocast %s; "
+        "%d rows per optimizer step per device, %d tokens",
+        config.loss,
+        config.lora_rank,
+        len(rows),
+        task.name,
+        100 * labels_np.mean(),
+        lengths.mean(),
+        lengths.max(),
+        f"{trainable:,}",
+        f"{total:,}",
+        device,
+        weights_dtype,
+        use_bf16,
+        effective_batch,
+        int(lengths.mean() * effective_batch),
+    )
+
+    # 5. Train (or continue).
+    args = _training_arguments(
+        config, out_dir=out_dir, device=device, use_bf16=use_bf16, progress=progress
+    )
+    trainer = _answer_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=_Collator(pad_id),
+        processing_class=tokenizer,
+        labels=label_tokens,
+        loss=config.loss,
+    )
+    probe = _MatmulProbe(model)
+    resumed_step = 0
+    if resume_from is not None:
+        state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
+        resumed_step = int(state.get("global_step", 0))
+        logger.info("resuming from %s (step %d)", resume_from, resumed_step)
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    if use_bf16 and probe.dtype is not None and probe.dtype != torch.bfloat16:
+        logger.warning("bf16 autocast was requested but matmuls ran in %s", probe.dtype)
+
+    # 6. Save the adapter (and the merged model) with the prompt they expect.
+    adapter_dir = out_dir / ADAPTER_DIR
+    trainer.save_model(str(adapter_dir))
+    merged_dir = out_dir / MERGED_DIR if config.merge else None
+    if trainer.is_world_process_zero():
+        write_prompt_meta(adapter_dir, task=task, labels=label_tokens)
+        if merged_dir is not None:
+            # Merged in the dtype the weights trained in (fp32 on CPU): a scorer then
+            # loads them with dtype=bf16 directly, the fast path (DESIGN.md).
+            merged = trainer.model.merge_and_unload()
+            merged.save_pretrained(str(merged_dir))
+            tokenizer.save_pretrained(str(merged_dir))
+            write_prompt_meta(merged_dir, task=task, labels=label_tokens)
+
+    # 7. Summary.
+    history = [
+        {"step": int(e["step"]), "loss": float(e["loss"])}
+        for e in trainer.state.log_history
+        if "loss" in e and "step" in e
+    ]
+    world = max(1, int(getattr(args, "world_size", 1)))
+    summary = {
+        "task": task.name,
+        "prompt_version": PROMPT_VERSION,
+        "loss_kind": config.loss,
+        "steps": int(trainer.state.global_step),
+        "max_steps": int(trainer.state.max_steps),
+        "rows": len(rows),
+        "positive_rate": float(labels_np.mean()),
+        # An upper bound: the last batch of an epoch may be short.
+        "samples_seen": int(trainer.state.global_step) * effective_batch * world,
+        "tokens_per_row_mean": float(lengths.mean()),
+        "train_loss": float(output.training_loss),
+        "final_loss": history[-1]["loss"] if history else float(output.training_loss),
+        "loss_history": history,
+        "seconds": round(time.perf_counter() - started, 2),
+        "train_seconds": float(output.metrics.get("train_runtime", 0.0)),
+        "device": str(device),
+        "world_size": world,
+        "weights_dtype": str(weights_dtype).removeprefix("torch."),
+        "bf16_autocast": use_bf16,
+        "matmul_dtype": str(probe.dtype).removeprefix("torch.") if probe.dtype else None,
+        "trainable_params": trainable,
+        "total_params": total,
+        "label_tokens": label_tokens.to_dict(),
+        "resumed_from": Path(resume_from).name if resume_from else None,
+        "resumed_from_step": resumed_step,
+        "config": config.to_dict(),
+    }
+    if trainer.is_world_process_zero():
+        (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    logger.info(
+        "trained %d steps in %.1f s, final logged loss %s",
+        summary["steps"],
+        summary["seconds"],
+        history[-1]["loss"] if history else "n/a",
+    )
+    return TrainResult(
+        out_dir=out_dir, adapter_dir=adapter_dir, merged_dir=merged_dir, summary=summary
+    )
+
+
+def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
+    """Move the finished ``adapter/`` (and ``merged/``) of a run into ``out_dir``.
+
+    For a DVC stage that keeps resumable checkpoints in one (persistent) folder and
+    hands the model on in another (hashed) one. A move, not a copy: a merged 14B model
+    is 28 GB. ``out_dir`` also gets ``train_summary.json`` and the prompt meta stays in
+    the moved folders. Replaces what ``out_dir`` held under those names. Afterwards
+    ``result.adapter_dir``/``merged_dir`` no longer exist.
+
+    Returns:
+        the run's summary (with ``adapter_dir``/``merged_dir`` pointing into ``out_dir``).
+    """
+    out_dir = Path(out_dir)
+    summary = dict(result.summary)
+    if int(os.environ.get("RANK", "0")) != 0:  # one writer under `accelerate launch`
+        return summary
+    out_dir.mkdir(parents=True, exist_ok=True)
+    moves = [(result.adapter_dir, out_dir / ADAPTER_DIR)]
+    if result.merged_dir is not None:
+        moves.append((result.merged_dir, out_dir / MERGED_DIR))
+    for source, target in moves:
+        if not source.is_dir():
+            raise ConfigError(f"{source} not found: nothing to publish (was it moved already?)")
+        if target.resolve() == source.resolve():
+            continue
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(source), str(target))
+    summary["adapter_dir"] = str(out_dir / ADAPTER_DIR)
+    summary["merged_dir"] = str(out_dir / MERGED_DIR) if result.merged_dir is not None else None
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    logger.info("published %s to %s", ", ".join(t.name for _, t in moves), out_dir)
+    return summary

@@ -1,0 +1,118 @@
+"""DVC stage evaluate@<task>: F1 at the task threshold, per language, threshold sweep,
+and the competition submission files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from relevance.errors import DataError
+from relevance.metrics import evaluate_predictions, threshold_sweep
+from relevance.params import load_threshold
+from relevance.plots import threshold_curve_png
+from relevance.schema import get_task
+from relevance.stage import setup_logging, user_errors, write_json
+from relevance.submission import write_submission
+
+
+@click.command()
+@click.option("--task", "task_name", required=True, help="Task: qc or qi.")
+@click.option(
+    "--predictions",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="predict@<task> output dir (<split>.parquet with id, language, p_yes, label).",
+)
+@click.option(
+    "--ingested",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="ingest@<task> output dir (the input fields for the submission files).",
+)
+@click.option("--metrics", type=click.Path(path_type=Path), required=True, help="Metrics JSON.")
+@click.option(
+    "--scores",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Copy of the metrics for the overall stage (a DVC output).",
+)
+@click.option(
+    "--curve",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Threshold sweep CSV (plot data).",
+)
+@click.option("--curve-png", type=click.Path(path_type=Path), required=True, help="Sweep PNG.")
+@click.option(
+    "--submissions",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Dir for <split>/submit_<TASK>.txt.",
+)
+@click.option(
+    "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
+)
+@user_errors
+def main(
+    task_name: str,
+    predictions: Path,
+    ingested: Path,
+    metrics: Path,
+    scores: Path,
+    curve: Path,
+    curve_png: Path,
+    submissions: Path,
+    params_path: str,
+) -> None:
+    """Score dev predictions (where labels exist) and write submissions for dev and test."""
+    setup_logging()
+    task = get_task(task_name)
+    threshold = load_threshold(task.name, params_path)
+    splits = sorted(p.stem for p in predictions.glob("*.parquet"))
+    if "dev" not in splits:
+        raise DataError(f"{predictions}/dev.parquet not found: run predict@{task.name} first")
+    result: dict = {"task": task.code}
+    for split in splits:
+        frame = pd.read_parquet(predictions / f"{split}.parquet")
+        rows = pd.read_parquet(
+            ingested / f"{split}.parquet", columns=["id", "language", "query_raw", "candidate_raw"]
+        )
+        n = write_submission(
+            submissions / split / f"submit_{task.code}.txt",
+            task=task,
+            rows=rows,
+            p_yes=frame.set_index("id")["p_yes"],
+            threshold=threshold,
+        )
+        result[split] = evaluate_predictions(frame, threshold=threshold)
+        result[split]["submitted"] = n
+    dev = pd.read_parquet(predictions / "dev.parquet")
+    labelled = dev[dev["label"].notna()]
+    sweep = threshold_sweep(labelled["label"].to_numpy(int), labelled["p_yes"].to_numpy(float))
+    curve.parent.mkdir(parents=True, exist_ok=True)
+    sweep.to_csv(curve, index=False, float_format="%.6f")
+    best = result["dev"].get("best", {}).get("threshold")
+    threshold_curve_png(
+        curve_png,
+        sweep,
+        title=f"{task.code} dev: F1 against threshold",
+        threshold=threshold,
+        best=best,
+    )
+    write_json(metrics, result)
+    write_json(scores, result)
+    if labelled.empty:
+        click.echo(f"evaluate@{task.name}: dev has no labels; wrote submissions only")
+    else:
+        d = result["dev"]
+        click.echo(
+            f"evaluate@{task.name}: dev F1 {d['f1']:.4f} at threshold {threshold:g} "
+            f"(AUC {d['auc']}, all-positive F1 {d['all_positive_f1']:.4f}, "
+            f"best {d['best']['f1']:.4f} at {d['best']['threshold']:g})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""DVC stage train@<task>: LoRA fine-tuning of the base LLM to answer yes/no.
+
+Checkpoints go to --checkpoints (a persistent, uncached DVC output), so an interrupted
+`dvc repro` resumes from the last one; the finished adapter (and merged model) go to
+--out-dir, the DVC-hashed model. Runs unchanged under `accelerate launch` on GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from relevance.errors import DataError
+from relevance.params import load_task_value, parse_section
+from relevance.schema import get_task
+from relevance.stage import setup_logging, user_errors, write_json
+from relevance.training import TrainConfig, publish_model, train_lora
+
+
+@click.command()
+@click.option("--task", "task_name", required=True, help="Task: qc or qi.")
+@click.option(
+    "--base-model",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Base causal LM folder (models stage).",
+)
+@click.option(
+    "--train",
+    "train_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Training rows (Parquet with query, candidate, language, label).",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Resumable checkpoints of this run (kept between runs).",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where adapter/ (and merged/) are written.",
+)
+@click.option("--metrics", type=click.Path(path_type=Path), required=True, help="Metrics JSON.")
+@click.option(
+    "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
+)
+@user_errors
+def main(
+    task_name: str,
+    base_model: Path,
+    train_path: Path,
+    checkpoints: Path,
+    out_dir: Path,
+    metrics: Path,
+    params_path: str,
+) -> None:
+    """Fine-tune a LoRA adapter on one task's training rows."""
+    setup_logging()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    task = get_task(task_name)
+    config = parse_section(
+        TrainConfig,
+        load_task_value("train", task.name, params_path),
+        name=f"train.{task.name}",
+        source=params_path,
+    )
+    if not train_path.is_file():
+        raise DataError(f"{train_path} not found: run the stage that writes it first")
+    rows = pd.read_parquet(train_path)
+    result = train_lora(
+        model_dir=base_model,
+        task=task,
+        rows=rows,
+        config=config,
+        out_dir=checkpoints,
+        restart_on_mismatch=True,
+    )
+    summary = publish_model(result, out_dir)
+    write_json(metrics, summary)
+    click.echo(
+        f"train@{task.name}: {summary['steps']} steps on {summary['rows']} rows, "
+        f"final loss {summary['final_loss']:.4f}, {summary['seconds']:.0f} s -> {out_dir}"
+    )
+
+
+if __name__ == "__main__":
+    main()

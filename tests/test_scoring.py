@@ -1,0 +1,186 @@
+"""p(yes) math, tensor helpers and the HF scorer on a tiny model; vLLM where installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from tiny_lm import toy_rows
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from relevance.errors import ConfigError, RelevanceError
+from relevance.prompt import LabelTokens, encode_rows, resolve_label_tokens
+from relevance.schema import TASKS
+from relevance.scoring import (
+    HFScorer,
+    gather_last_token,
+    head_logits,
+    label_logprobs,
+    make_scorer,
+    p_yes_from_logprobs,
+    pad_right,
+    supports_bf16,
+    two_way_p_yes,
+    vllm_sampling_kwargs,
+)
+
+LABELS = LabelTokens(yes_id=7, no_id=3, yes_text=" yes", no_text=" no")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The tiny model gains nothing from threads, and two threads sharing a busy 2-core
+    machine with another process ran the training steps 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------- pure math
+
+
+def test_two_way_p_yes_on_hand_values() -> None:
+    yes = np.array([0.0, 2.0, -2.0, 1000.0, -1000.0, -math.inf, 5.0])
+    no = np.array([0.0, 0.0, 0.0, -1000.0, 1000.0, 0.0, -math.inf])
+    with np.errstate(over="raise", invalid="raise"):  # no overflow on the way
+        p = two_way_p_yes(yes, no)
+    sigmoid2 = 1 / (1 + math.exp(-2))
+    np.testing.assert_allclose(p, [0.5, sigmoid2, 1 - sigmoid2, 1.0, 0.0, 0.0, 1.0], atol=1e-15)
+    assert p.dtype == np.float64
+
+
+def test_two_way_p_yes_refuses_undefined_pairs() -> None:
+    with pytest.raises(RelevanceError, match="2 yes/no logit pairs"):
+        two_way_p_yes([math.nan, -math.inf, 0.0], [0.0, -math.inf, 0.0])
+
+
+def test_p_yes_from_logprobs_equals_softmax_of_the_logits() -> None:
+    logits = torch.randn(5, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 4
+    # Full-vocabulary and two-token-renormalised log-probs give the same p(yes).
+    full = torch.log_softmax(logits, dim=-1)
+    two = torch.log_softmax(logits[:, [7, 3]], dim=-1)
+    expected = torch.softmax(logits[:, [7, 3]], dim=-1)[:, 0].numpy()
+    np.testing.assert_allclose(p_yes_from_logprobs(full[:, 7], full[:, 3]), expected, atol=1e-12)
+    np.testing.assert_allclose(p_yes_from_logprobs(two[:, 0], two[:, 1]), expected, atol=1e-12)
+    np.testing.assert_allclose(two_way_p_yes(logits[:, 7], logits[:, 3]), expected, atol=1e-12)
+
+
+def test_pad_right_and_gather_last_token() -> None:
+    ids, mask = pad_right([[5, 6, 7], [8], [9, 10]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0], [1, 1, 0]]
+    hidden = torch.arange(3 * 3 * 2, dtype=torch.float32).reshape(3, 3, 2)  # [B, T, H]
+    last = gather_last_token(hidden, mask)
+    assert last.tolist() == [hidden[0, 2].tolist(), hidden[1, 0].tolist(), hidden[2, 1].tolist()]
+
+
+def test_head_logits_uses_only_the_requested_rows_and_softcaps() -> None:
+    hidden = torch.tensor([[1.0, 2.0]])
+    weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [30.0, 30.0]])
+    assert head_logits(hidden, weight).tolist() == [[1.0, 2.0, 90.0]]
+    assert head_logits(hidden, weight, token_ids=(2, 0)).tolist() == [[90.0, 1.0]]
+    capped = head_logits(hidden, weight, token_ids=(2, 0), softcap=30.0)
+    torch.testing.assert_close(capped, 30.0 * torch.tanh(torch.tensor([[3.0, 1 / 30]])))
+
+
+# ---------------------------------------------------------- vLLM, without vLLM
+
+
+def test_label_logprobs_reads_vllm_logprob_objects() -> None:
+    position = {7: SimpleNamespace(logprob=-0.1), 3: SimpleNamespace(logprob=-2.4), 11: -9.0}
+    assert label_logprobs(position, LABELS) == (-0.1, -2.4)
+    with pytest.raises(RelevanceError, match=r"label token ' no' \(id 3\)"):
+        label_logprobs({7: -0.1}, LABELS)
+
+
+def test_vllm_sampling_asks_one_token_among_the_labels_with_both_logprobs() -> None:
+    kwargs = vllm_sampling_kwargs(LABELS)
+    assert kwargs["max_tokens"] == 1
+    assert kwargs["allowed_token_ids"] == [7, 3]
+    assert kwargs["logprobs"] >= 2
+    assert kwargs["temperature"] == 0.0
+
+
+def test_make_scorer_rejects_unknown_backends(tiny_lm_dir) -> None:
+    with pytest.raises(ConfigError, match="expected 'hf' or 'vllm'"):
+        make_scorer("onnx", tiny_lm_dir)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
+def test_vllm_backend_without_vllm_says_how_to_install(tiny_lm_dir) -> None:
+    with pytest.raises(ConfigError, match=r"pip install \.\[gpu\]"):
+        make_scorer("vllm", tiny_lm_dir)
+
+
+def test_vllm_scorer_matches_hf(tiny_lm_dir) -> None:
+    pytest.importorskip("vllm")
+    if not torch.cuda.is_available():
+        pytest.skip("vLLM needs a CUDA GPU")
+    rows = toy_rows(12, seed=3)
+    expected = HFScorer(tiny_lm_dir, dtype="float32", progress=False).score(TASKS["qc"], rows)
+    got = make_scorer("vllm", tiny_lm_dir, dtype="float32", max_length=256, progress=False)
+    np.testing.assert_allclose(got.score(TASKS["qc"], rows), expected, atol=1e-3)
+
+
+# ------------------------------------------------------------- HF scorer
+
+
+@pytest.fixture(scope="module")
+def fp32_scorer(tiny_lm_dir) -> HFScorer:
+    return HFScorer(tiny_lm_dir, batch_size=4, dtype="float32", progress=False)
+
+
+def test_hf_scorer_equals_softmax_of_a_plain_full_forward(tiny_lm_dir, fp32_scorer) -> None:
+    rows = toy_rows(10, seed=1)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir, dtype=torch.float32).eval()
+    assert model.config.final_logit_softcapping  # the tiny model exercises softcapping
+    labels = resolve_label_tokens(tokenizer)
+    expected = []
+    with torch.no_grad():
+        for ids in encode_rows(tokenizer, TASKS["qc"], rows, max_length=256):
+            # One unpadded row, all logits at all positions: the reference.
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            expected.append(torch.softmax(logits[list(labels.ids)], dim=-1)[0].item())
+    got = fp32_scorer.score(TASKS["qc"], rows)
+    assert got.shape == (10,)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.ptp(got) > 1e-3  # rows really differ, so order mix-ups would show
+
+
+def test_batch_size_and_row_order_do_not_change_scores(tiny_lm_dir, fp32_scorer) -> None:
+    rows = toy_rows(13, seed=2)
+    lengths = [
+        len(x) for x in encode_rows(fp32_scorer.tokenizer, TASKS["qi"], rows, max_length=256)
+    ]
+    assert len(set(lengths)) > 2  # padding happens
+    reference = fp32_scorer.score(TASKS["qi"], rows)
+    for batch_size in (1, 5, 64):
+        scorer = HFScorer(tiny_lm_dir, batch_size=batch_size, dtype="float32", progress=False)
+        np.testing.assert_allclose(scorer.score(TASKS["qi"], rows), reference, atol=1e-5)
+    # Output follows input order, whatever order the batches ran in.
+    shuffled = rows.sample(frac=1.0, random_state=0)
+    np.testing.assert_allclose(
+        fp32_scorer.score(TASKS["qi"], shuffled),
+        reference[shuffled.index.to_numpy()],
+        atol=1e-5,
+    )
+
+
+@pytest.mark.skipif(not supports_bf16(torch.device("cpu")), reason="CPU without fast bf16")
+def test_bf16_scorer_loads_bf16_weights_directly(tiny_lm_dir, fp32_scorer) -> None:
+    rows = toy_rows(8, seed=4)
+    scorer = HFScorer(tiny_lm_dir, dtype="auto", device="cpu", progress=False)
+    assert scorer.dtype == torch.bfloat16
+    assert next(scorer.model.parameters()).dtype == torch.bfloat16
+    # A bf16 load keeps the RoPE frequencies in fp32 (a whole-model .to() would not).
+    inv_freq = [b for n, b in scorer.model.named_buffers() if "inv_freq" in n]
+    assert inv_freq and all(b.dtype == torch.float32 for b in inv_freq)
+    np.testing.assert_allclose(
+        scorer.score(TASKS["qc"], rows), fp32_scorer.score(TASKS["qc"], rows), atol=0.03
+    )

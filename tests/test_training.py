@@ -1,0 +1,288 @@
+"""LoRA training on a tiny model: what changes, that it learns, resume, merge, precision."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_lm import toy_rows
+
+from relevance.errors import ConfigError, DataError
+from relevance.schema import TASKS
+from relevance.scoring import HFScorer, supports_bf16
+from relevance.training import TrainConfig, TrainResult, publish_model, train_lora
+
+# A fast, fp32 setting for the tiny model; tests override what they are about.
+FAST = {
+    "lora_rank": 8,
+    "lora_alpha": 32,
+    "lora_dropout": 0.0,
+    "learning_rate": 1e-2,
+    "per_device_batch_size": 8,
+    "max_steps": 40,
+    "warmup_ratio": 0.0,
+    "logging_steps": 5,
+    "save_steps": 1000,
+    "bf16": False,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The tiny model gains nothing from threads, and two threads sharing a busy 2-core
+    machine with another process ran the training steps 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _config(**overrides) -> TrainConfig:
+    return TrainConfig(**{**FAST, **overrides})
+
+
+def _train(model_dir: Path, out_dir: Path, *, rows=None, **overrides) -> TrainResult:
+    return train_lora(
+        model_dir=model_dir,
+        task=TASKS["qc"],
+        rows=toy_rows(64) if rows is None else rows,
+        config=_config(**overrides),
+        out_dir=out_dir,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_lm_dir, tmp_path_factory) -> TrainResult:
+    """One "lm"-loss run with a merged model, shared by the tests that only read it."""
+    return _train(tiny_lm_dir, tmp_path_factory.mktemp("run_lm"), merge=True)
+
+
+# ------------------------------------------------------------------ config
+
+
+def test_config_rejects_bad_values_and_unknown_keys() -> None:
+    with pytest.raises(ConfigError, match="loss must be 'lm' or 'two_way', got 'mse'"):
+        TrainConfig(loss="mse")
+    with pytest.raises(ConfigError, match="lora_rank must be an integer >= 1, got 0"):
+        TrainConfig(lora_rank=0)
+    with pytest.raises(ConfigError, match=r"unknown training params \['lora_r'\]"):
+        TrainConfig.from_dict({"lora_r": 8})
+    config = TrainConfig.from_dict({"target_modules": ["q_proj", "v_proj"], "bf16": "auto"})
+    assert config.target_modules == ("q_proj", "v_proj")
+    assert config.to_dict()["target_modules"] == ["q_proj", "v_proj"]
+
+
+def test_training_rows_need_0_1_labels(tiny_lm_dir, tmp_path) -> None:
+    rows = toy_rows(8)
+    rows.loc[3, "label"] = None
+    with pytest.raises(DataError, match="1 of 8 training rows have no label"):
+        _train(tiny_lm_dir, tmp_path, rows=rows)
+    rows.loc[3, "label"] = 2
+    with pytest.raises(DataError, match=r"must be 0 or 1, got \[2\]"):
+        _train(tiny_lm_dir, tmp_path, rows=rows)
+
+
+# ------------------------------------------------------------------ effects
+
+
+def test_lora_changes_adapter_weights_and_not_base_weights(tiny_lm_dir, trained) -> None:
+    base = load_file(tiny_lm_dir / "model.safetensors")
+    adapter = load_file(trained.adapter_dir / "adapter_model.safetensors")
+    merged = load_file(trained.merged_dir / "model.safetensors")
+    lora_b = {k: v for k, v in adapter.items() if ".lora_B." in k}
+    assert lora_b and all(v.abs().max() > 0 for v in lora_b.values())  # B starts at zero
+    scale = trained.summary["config"]["lora_alpha"] / trained.summary["config"]["lora_rank"]
+    targeted = set()
+    for key_b, b in lora_b.items():
+        module = key_b.removeprefix("base_model.model.").removesuffix(".lora_B.weight")
+        a = adapter[key_b.replace(".lora_B.", ".lora_A.")]
+        # merged = untouched base + the low-rank update: the base did not train.
+        torch.testing.assert_close(
+            merged[f"{module}.weight"], base[f"{module}.weight"] + scale * b @ a
+        )
+        targeted.add(f"{module}.weight")
+    untouched = [k for k in base if k not in targeted]
+    assert any("embed_tokens" in k for k in untouched) and any("norm" in k for k in untouched)
+    for key in untouched:
+        torch.testing.assert_close(merged[key], base[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("loss", ["lm", "two_way"])
+def test_loss_falls_and_the_scorer_reads_the_learned_answer(
+    loss, tiny_lm_dir, trained, tmp_path
+) -> None:
+    result = trained if loss == "lm" else _train(tiny_lm_dir, tmp_path, loss=loss)
+    history = [h["loss"] for h in result.summary["loss_history"]]
+    assert len(history) == 8
+    assert np.mean(history[-2:]) < 0.3 * history[0], history
+    # Training's "yes" is the scorer's "yes": held-out rows of the same rule score right.
+    rows = toy_rows(40, seed=7)
+    p_yes = HFScorer(
+        tiny_lm_dir, adapter_dir=result.adapter_dir, dtype="float32", progress=False
+    ).score(TASKS["qc"], rows)
+    positive = rows["label"].to_numpy() == 1
+    assert ((p_yes >= 0.5) == positive).mean() >= 0.9
+    assert p_yes[positive].mean() - p_yes[~positive].mean() > 0.5
+
+
+def test_merged_model_scores_like_base_plus_adapter(tiny_lm_dir, trained) -> None:
+    rows = toy_rows(12, seed=5)
+    with_adapter = HFScorer(
+        tiny_lm_dir, adapter_dir=trained.adapter_dir, dtype="float32", progress=False
+    ).score(TASKS["qc"], rows)
+    merged = HFScorer(trained.merged_dir, dtype="float32", progress=False).score(TASKS["qc"], rows)
+    np.testing.assert_allclose(merged, with_adapter, atol=1e-4)
+
+
+@pytest.mark.skipif(not supports_bf16(torch.device("cpu")), reason="CPU without fast bf16")
+def test_bf16_adapter_path_scores_like_the_merged_folder(tiny_lm_dir, trained) -> None:
+    """Both round the merged fp32 weights to bf16 once, and keep RoPE buffers in fp32."""
+    rows = toy_rows(12, seed=6)
+    with_adapter = HFScorer(
+        tiny_lm_dir, adapter_dir=trained.adapter_dir, dtype="bfloat16", progress=False
+    )
+    merged = HFScorer(trained.merged_dir, dtype="bfloat16", progress=False)
+    for scorer in (with_adapter, merged):
+        dtypes = {n: b.dtype for n, b in scorer.model.named_buffers() if "inv_freq" in n}
+        assert dtypes and set(dtypes.values()) == {torch.float32}
+    np.testing.assert_allclose(
+        with_adapter.score(TASKS["qc"], rows), merged.score(TASKS["qc"], rows), atol=1e-6
+    )
+
+
+def test_outputs_and_summary(trained) -> None:
+    summary = json.loads((trained.out_dir / "train_summary.json").read_text())
+    assert summary == trained.summary
+    assert summary["steps"] == 40 and summary["rows"] == 64
+    assert summary["device"] == "cpu" and summary["weights_dtype"] == "float32"
+    assert summary["label_tokens"]["yes_text"] == " yes"
+    assert (trained.merged_dir / "tokenizer.json").is_file()
+    assert (trained.adapter_dir / "adapter_config.json").is_file()
+
+
+def test_scorer_refuses_an_adapter_of_the_other_task(tiny_lm_dir, trained) -> None:
+    scorer = HFScorer(tiny_lm_dir, adapter_dir=trained.adapter_dir, progress=False)
+    with pytest.raises(ConfigError, match="trained for task 'qc', asked to score 'qi'"):
+        scorer.score(TASKS["qi"], toy_rows(2))
+
+
+# ------------------------------------------------------------------ resume
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_lm_dir, tmp_path, caplog) -> None:
+    first = _train(tiny_lm_dir, tmp_path, max_steps=4, save_steps=2, logging_steps=1)
+    assert first.summary["steps"] == 4 and first.summary["resumed_from"] is None
+    assert (tmp_path / "checkpoint-4").is_dir()
+    with caplog.at_level(logging.INFO, logger="relevance.training"):
+        second = _train(tiny_lm_dir, tmp_path, max_steps=8, save_steps=2, logging_steps=1)
+    assert "resuming from" in caplog.text and "checkpoint-4 (step 4)" in caplog.text
+    assert second.summary["resumed_from"] == "checkpoint-4"
+    assert second.summary["resumed_from_step"] == 4
+    assert second.summary["steps"] == 8
+    # Steps 1-4 come from the first run's log, not a second pass over them.
+    steps = [h["step"] for h in second.summary["loss_history"]]
+    assert steps == list(range(1, 9))
+    assert second.summary["loss_history"][:4] == first.summary["loss_history"]
+
+
+def test_resume_refuses_checkpoints_of_other_settings(tiny_lm_dir, tmp_path) -> None:
+    _train(tiny_lm_dir, tmp_path, max_steps=2, save_steps=2)
+    with pytest.raises(ConfigError, match=r"config.learning_rate: 0.01 -> 0.001"):
+        _train(tiny_lm_dir, tmp_path, max_steps=4, save_steps=2, learning_rate=1e-3)
+    with pytest.raises(ConfigError, match="data_fingerprint"):
+        _train(tiny_lm_dir, tmp_path, rows=toy_rows(64, seed=9), max_steps=4, save_steps=2)
+
+
+def test_restart_on_mismatch_starts_over(tiny_lm_dir, tmp_path) -> None:
+    _train(tiny_lm_dir, tmp_path, max_steps=4, save_steps=2)
+    result = train_lora(
+        model_dir=tiny_lm_dir,
+        task=TASKS["qc"],
+        rows=toy_rows(64),
+        config=_config(max_steps=2, save_steps=2, learning_rate=1e-3),
+        out_dir=tmp_path,
+        restart_on_mismatch=True,
+        progress=False,
+    )
+    assert result.summary["resumed_from"] is None and result.summary["steps"] == 2
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+def test_publish_model_moves_the_finished_model(tiny_lm_dir, tmp_path) -> None:
+    result = _train(tiny_lm_dir, tmp_path / "run", max_steps=2, logging_steps=1, merge=True)
+    (tmp_path / "model" / "adapter").mkdir(parents=True)  # a stale earlier output
+    summary = publish_model(result, tmp_path / "model")
+    assert summary["final_loss"] == result.summary["loss_history"][-1]["loss"]
+    assert not result.adapter_dir.exists() and not result.merged_dir.exists()
+    published = json.loads((tmp_path / "model" / "train_summary.json").read_text())
+    assert published["merged_dir"] == str(tmp_path / "model" / "merged")
+    rows = toy_rows(4)
+    from_adapter = HFScorer(
+        tiny_lm_dir, adapter_dir=tmp_path / "model" / "adapter", dtype="float32", progress=False
+    )
+    merged = HFScorer(tmp_path / "model" / "merged", dtype="float32", progress=False)
+    np.testing.assert_allclose(
+        merged.score(TASKS["qc"], rows), from_adapter.score(TASKS["qc"], rows), atol=1e-4
+    )
+
+
+# ------------------------------------------------------------------ precision
+
+
+@pytest.mark.skipif(not supports_bf16(torch.device("cpu")), reason="CPU without fast bf16")
+def test_bf16_trains_fp32_weights_under_cpu_autocast(tiny_lm_dir, tmp_path) -> None:
+    result = _train(tiny_lm_dir, tmp_path, max_steps=3, bf16="auto")
+    assert result.summary["bf16_autocast"] is True
+    assert result.summary["weights_dtype"] == "float32"  # master weights
+    assert result.summary["matmul_dtype"] == "bfloat16"  # autocast really ran
+    adapter = load_file(result.adapter_dir / "adapter_model.safetensors")
+    assert {v.dtype for v in adapter.values()} == {torch.float32}
+
+
+def test_gradient_checkpointing_trains_the_same(tiny_lm_dir, tmp_path) -> None:
+    plain = _train(tiny_lm_dir, tmp_path / "plain", max_steps=4, logging_steps=1)
+    checkpointed = _train(
+        tiny_lm_dir, tmp_path / "gc", max_steps=4, logging_steps=1, gradient_checkpointing=True
+    )
+    np.testing.assert_allclose(
+        [h["loss"] for h in checkpointed.summary["loss_history"]],
+        [h["loss"] for h in plain.summary["loss_history"]],
+        rtol=1e-4,
+    )
+
+
+def test_fp32_training_runs_matmuls_in_fp32(trained) -> None:
+    assert trained.summary["bf16_autocast"] is False
+    assert trained.summary["matmul_dtype"] == "float32"
+
+
+# ------------------------------------------------------------------ real model
+
+
+@pytest.mark.slow
+def test_real_base_llm_end_to_end(tmp_path) -> None:
+    """gemma-3-270m (or any causal LM folder in RELEVANCE_BASE_LLM): train a few steps,
+    merge, score in bf16 the way the pipeline does."""
+    folder = os.environ.get("RELEVANCE_BASE_LLM")
+    if not folder:
+        pytest.skip("set RELEVANCE_BASE_LLM to a transformers causal-LM folder")
+    rows = toy_rows(16, language="fr")
+    result = train_lora(
+        model_dir=folder,
+        task=TASKS["qi"],
+        rows=rows,
+        config=TrainConfig(max_steps=3, per_device_batch_size=4, merge=True, logging_steps=1),
+        out_dir=tmp_path,
+        progress=False,
+    )
+    assert result.summary["steps"] == 3
+    assert all(np.isfinite(h["loss"]) for h in result.summary["loss_history"])
+    p_yes = HFScorer(result.merged_dir, batch_size=8, progress=False).score(TASKS["qi"], rows)
+    assert p_yes.shape == (16,) and np.all((p_yes >= 0) & (p_yes <= 1))
