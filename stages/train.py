@@ -83,7 +83,22 @@ def main(
         restart_on_mismatch=True,
     )
     summary = publish_model(result, out_dir)
-    write_json(metrics, summary)
+    # The full summary (loss history, config) stays in <out-dir>/train_summary.json.
+    keys = (
+        "steps",
+        "rows",
+        "positive_rate",
+        "samples_seen",
+        "tokens_per_row_mean",
+        "train_loss",
+        "final_loss",
+        "seconds",
+        "trainable_params",
+        "resumed_from_step",
+    )
+    view = {key: summary[key] for key in keys if summary.get(key) is not None}
+    view["seconds_per_step"] = round(summary["seconds"] / max(summary["steps"], 1), 3)
+    write_json(metrics, view)
     click.echo(
         f"train@{task.name}: {summary['steps']} steps on {summary['rows']} rows, "
         f"final loss {summary['final_loss']:.4f}, {summary['seconds']:.0f} s -> {out_dir}"

@@ -82,10 +82,10 @@ def test_languages_per_task_and_split(sample: Path, task: str, split: str) -> No
 def test_default_sizes(sample: Path) -> None:
     sizes = {name: len(read_jsonl(sample / name)) for name in FILES}
     assert sizes == {
-        "train_QC.txt": 1200,
+        "train_QC.txt": 900,
         "dev_QC.txt": 400,
         "test_QC.txt": 200,
-        "train_QI.txt": 1400,
+        "train_QI.txt": 1050,
         "dev_QI.txt": 520,
         "test_QI.txt": 260,
         "dev_labels_QC.txt": 400,
@@ -242,7 +242,7 @@ def test_script_help_and_run(tmp_path: Path) -> None:
     result = runner.invoke(main, ["--out", str(out), "--seed", "13", "--size-scale", "0.1"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-    assert len(read_jsonl(out / "train_QI.txt")) == 140
+    assert len(read_jsonl(out / "train_QI.txt")) == 105  # 0.1 x 1050
     assert f"{out / 'dev_labels_QC.txt'}: 40 rows" in result.output
 
 

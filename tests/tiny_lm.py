@@ -151,3 +151,27 @@ def toy_rows(n: int = 64, *, seed: int = 0, language: str = "en") -> pd.DataFram
             }
         )
     return pd.DataFrame(rows)
+
+
+def build_tiny_embedder(folder: Path, *, seed: int = 0) -> Path:
+    """Save a random 2-layer BERT as a sentence-transformers folder (mean pooling,
+    normalised), with the toy tokenizer: a stand-in for multilingual-e5-small."""
+    from sentence_transformers import SentenceTransformer, models as st_models
+    from transformers import BertConfig, BertModel
+
+    folder = Path(folder)
+    raw = folder.parent / f"{folder.name}-raw"
+    tokenizer = build_tokenizer()
+    tokenizer.save_pretrained(raw)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    BertModel(config, add_pooling_layer=False).save_pretrained(raw)
+    body = st_models.Transformer(str(raw), max_seq_length=128)
+    pooling = st_models.Pooling(body.get_word_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[body, pooling, st_models.Normalize()], device="cpu").save(
+        str(folder)
+    )
+    return folder

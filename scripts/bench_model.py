@@ -1,0 +1,285 @@
+"""Benchmarks of the relevance model on this machine (figures go to BENCHMARKS.md).
+
+    python scripts/bench_model.py throughput [--rows 512] [--batch-size 32]
+    python scripts/bench_model.py train-step [--steps 6]
+    python scripts/bench_model.py real-data --data ../shared/data/cikm-qc-real [--train-rows 4000]
+
+throughput: p(yes) scoring with the shipped HFScorer path (bf16 weights, decoder body,
+  two lm_head rows, length-sorted batches) against a naive baseline measured in the
+  same run on the same rows (fp32, full-vocabulary logits at every position, batches in
+  input order), plus the model's FLOPs per pair against this machine's measured bf16
+  matmul rate.
+train-step: LoRA training seconds per optimizer step and the process's peak RSS.
+real-data: trains on the labelled real QC rows (train languages only) with a
+  group-held-out split (no category prefix in both parts) and reports F1 / AUC on the
+  held-out part against the all-positive baseline.
+
+The base model is models/base/llm (run `dvc repro models` first).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = ROOT / "models" / "base" / "llm"
+
+
+def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """Realistic QC rows: the bundled sample's dev and train, repeated to ``n``."""
+    frames = [
+        pd.read_parquet(ROOT / "data" / "ingested" / "qc" / f"{s}.parquet")
+        for s in ("dev", "train")
+    ]
+    rows = pd.concat(frames, ignore_index=True)
+    return rows.sample(n=n, replace=n > len(rows), random_state=seed).reset_index(drop=True)
+
+
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 20) -> float:
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def body_flops_per_token(model: torch.nn.Module) -> float:
+    """2 x the parameters used in matmuls per token (embedding lookup excluded)."""
+    embed = model.get_input_embeddings().weight.numel()
+    body = sum(p.numel() for p in model.model.parameters()) - embed
+    return 2.0 * body
+
+
+@torch.inference_mode()
+def naive_scores(model, tokenizer, encoded: list[list[int]], batch_size: int, yes: int, no: int):
+    """fp32, full logits at every position, batches in input order (no length sort)."""
+    from relevance.scoring import pad_right
+
+    out = []
+    pad = tokenizer.pad_token_id
+    for start in range(0, len(encoded), batch_size):
+        ids, mask = pad_right(encoded[start : start + batch_size], pad_id=pad)
+        logits = model(input_ids=ids, attention_mask=mask).logits  # [B, T, V]
+        last = logits[torch.arange(ids.shape[0]), mask.sum(1) - 1]
+        out.append(torch.softmax(last[:, [yes, no]].float(), dim=-1)[:, 0].numpy())
+    return np.concatenate(out)
+
+
+@click.group()
+def main() -> None:
+    """Model benchmarks."""
+
+
+@main.command()
+@click.option("--rows", default=512, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--naive-rows", default=128, show_default=True, help="Rows for the slow baseline.")
+def throughput(rows: int, batch_size: int, naive_rows: int) -> None:
+    """Shipped scoring path against the naive baseline, and FLOP efficiency."""
+    from transformers import AutoModelForCausalLM
+
+    from relevance.prompt import encode_rows
+    from relevance.schema import TASKS
+    from relevance.scoring import HFScorer, two_way_p_yes
+
+    task = TASKS["qc"]
+    frame = sample_rows(rows)
+    scorer = HFScorer(BASE, batch_size=batch_size, max_length=256, progress=False)
+    encoded = encode_rows(scorer.tokenizer, task, frame, max_length=256)
+    tokens = np.array([len(e) for e in encoded])
+    scorer.score(task, frame.head(batch_size))  # warm-up
+    start = time.perf_counter()
+    fast = scorer.score(task, frame)
+    fast_seconds = time.perf_counter() - start
+    fast_rate = rows / fast_seconds
+
+    flops_pair = body_flops_per_token(scorer.model) * tokens.mean()
+    bf16_rate = matmul_gflops(torch.bfloat16)
+    fp32_rate = matmul_gflops(torch.float32)
+    achieved = flops_pair * fast_rate / 1e9
+
+    naive_model = AutoModelForCausalLM.from_pretrained(BASE, dtype=torch.float32).eval()
+    subset = encoded[:naive_rows]
+    start = time.perf_counter()
+    naive = naive_scores(naive_model, scorer.tokenizer, subset, batch_size, *scorer.labels.ids)
+    naive_rate = naive_rows / (time.perf_counter() - start)
+    agreement = float(np.abs(naive - fast[:naive_rows]).max())
+    del two_way_p_yes
+    result = {
+        "rows": rows,
+        "batch_size": batch_size,
+        "mean_tokens": round(float(tokens.mean()), 1),
+        "hf_pairs_per_s": round(fast_rate, 1),
+        "naive_pairs_per_s": round(naive_rate, 2),
+        "speedup": round(fast_rate / naive_rate, 1),
+        "model_gflop_per_pair": round(flops_pair / 1e9, 3),
+        "achieved_gflop_s": round(achieved, 1),
+        "bf16_matmul_gflop_s": round(bf16_rate, 1),
+        "fp32_matmul_gflop_s": round(fp32_rate, 1),
+        "fraction_of_bf16_matmul": round(achieved / bf16_rate, 3),
+        "max_abs_p_yes_diff_vs_fp32_naive": round(agreement, 4),
+    }
+    click.echo(json.dumps(result, indent=2))
+
+
+@main.command("train-step")
+@click.option("--steps", default=6, show_default=True)
+@click.option("--batch-size", default=16, show_default=True)
+def train_step(steps: int, batch_size: int) -> None:
+    """Seconds per LoRA optimizer step (rank 16, all-linear) and peak RSS."""
+    from relevance.schema import TASKS
+    from relevance.training import TrainConfig, train_lora
+
+    frame = sample_rows(steps * batch_size, seed=1)
+    frame["label"] = frame["label"].fillna(1).astype(int)
+    config = TrainConfig(
+        per_device_batch_size=batch_size,
+        max_steps=steps,
+        lora_dropout=0.0,
+        logging_steps=1,
+        save_steps=10_000,
+        seed=1,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train_lora(
+            model_dir=BASE,
+            task=TASKS["qc"],
+            rows=frame,
+            config=config,
+            out_dir=Path(tmp),
+            progress=False,
+        )
+    summary = result.summary
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    click.echo(
+        json.dumps(
+            {
+                "steps": summary["steps"],
+                "batch_size": batch_size,
+                # Trainer's own runtime: the steps, without loading the model and tokenizing.
+        "seconds_per_step": round(summary["train_seconds"] / summary["steps"], 2),
+        "seconds_total_with_load": round(summary["seconds"], 1),
+                "matmul_dtype": summary.get("matmul_dtype"),
+                "peak_rss_mib": round(peak_mib),
+            },
+            indent=2,
+        )
+    )
+
+
+@main.command("real-data")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, exists=True),
+    required=True,
+    help="Folder with train_QC.txt (e.g. ../shared/data/cikm-qc-real).",
+)
+@click.option("--train-rows", default=4000, show_default=True)
+@click.option("--eval-rows", default=1500, show_default=True)
+@click.option("--epochs", default=1.0, show_default=True)
+@click.option(
+    "--prefix-levels",
+    default=2,
+    show_default=True,
+    help="Rows sharing the first N category levels stay on one side of the split.",
+)
+@click.option("--seed", default=13, show_default=True)
+def real_data(
+    data_dir: Path, train_rows: int, eval_rows: int, epochs: float, prefix_levels: int, seed: int
+) -> None:
+    """Train on real QC rows and score a group-held-out part against baselines."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from relevance.ingest import read_split
+    from relevance.metrics import best_threshold, score_rows, threshold_sweep
+    from relevance.params import load_task_value, parse_section
+    from relevance.schema import TASKS, category_prefix
+    from relevance.scoring import HFScorer
+    from relevance.training import TrainConfig, publish_model, train_lora
+
+    task = TASKS["qc"]
+    rows = pd.DataFrame(read_split(data_dir / "train_QC.txt", task=task, split="train").rows)
+    groups = rows["candidate"].map(lambda p: category_prefix(p, prefix_levels))
+    split = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=seed)
+    train_idx, held_idx = next(split.split(rows, groups=groups))
+    train = rows.iloc[train_idx].sample(n=min(train_rows, len(train_idx)), random_state=seed)
+    held = rows.iloc[held_idx].sample(n=min(eval_rows, len(held_idx)), random_state=seed)
+    assert not set(groups.iloc[train_idx]) & set(groups.iloc[held_idx])
+    labels = held["label"].to_numpy(int)
+
+    # Baseline the design notes measured: char n-gram TF-IDF + logistic regression.
+    def text(frame: pd.DataFrame) -> pd.Series:
+        return frame["query"] + " || " + frame["candidate"]
+
+    vectorizer = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True
+    )
+    lr = LogisticRegression(max_iter=2000, C=1.0)
+    lr.fit(vectorizer.fit_transform(text(train)), train["label"].to_numpy(int))
+    tfidf = lr.predict_proba(vectorizer.transform(text(held)))[:, 1]
+
+    config = parse_section(
+        TrainConfig, load_task_value("train", "qc", ROOT / "params.yaml"), name="train.qc"
+    )
+    config = TrainConfig.from_dict(
+        {**config.to_dict(), "epochs": epochs, "seed": seed, "merge": True, "save_steps": 10_000}
+    )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train_lora(
+            model_dir=BASE, task=task, rows=train, config=config, out_dir=Path(tmp) / "ckpt"
+        )
+        summary = publish_model(result, Path(tmp) / "model")
+        train_seconds = time.perf_counter() - started
+        scorer = HFScorer(Path(tmp) / "model" / "merged", batch_size=32, max_length=256)
+        started = time.perf_counter()
+        p_yes = scorer.score(task, held)
+        score_seconds = time.perf_counter() - started
+
+    def report(scores: np.ndarray) -> dict:
+        at = score_rows(labels, scores, 0.4)
+        best = best_threshold(threshold_sweep(labels, scores))
+        return {
+            "f1_at_0.4": at["f1"],
+            "auc": at["auc"],
+            "best_threshold": best["threshold"],
+            "best_f1": round(best["f1"], 6),
+        }
+
+    click.echo(
+        json.dumps(
+            {
+                "train_rows": len(train),
+                "held_out_rows": len(held),
+                "held_out_positive_rate": round(float(labels.mean()), 4),
+                "group": f"first {prefix_levels} category levels",
+                "epochs": epochs,
+                "steps": summary["steps"],
+                "train_seconds": round(train_seconds),
+                "score_pairs_per_s": round(len(held) / score_seconds, 1),
+                "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
+                "tfidf_logreg": report(tfidf),
+                "lora_gemma_270m": report(p_yes),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

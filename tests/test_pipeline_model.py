@@ -1,0 +1,105 @@
+"""The whole `dvc repro` graph on the bundled sample with tiny models (real DVC, real
+training and scoring code, random-weight stand-ins for the base models).
+
+Also checks what `dvc exp run -S threshold.qc=0.35` reruns: evaluate@qc (and overall,
+which reads every task's scores), nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tiny_lm import build_tiny_embedder, build_tiny_lm
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "data/sample", ".dvc/config", ".dvcignore"]
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+        # One thread per stage: tiny models gain nothing from more, and it keeps the
+        # test's time steady on a busy 2-core machine.
+        "OMP_NUM_THREADS": "1",
+    }  # fmt: skip
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def _ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    for name in COPIED:
+        source, target = ROOT / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    models = tmp_path_factory.mktemp("models")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["models"]["llm"] = f"path:{build_tiny_lm(models / 'llm')}"
+    params["models"]["embedder"] = f"path:{build_tiny_embedder(models / 'embedder')}"
+    for task in ("qc", "qi"):
+        params["train"][task].update(learning_rate=5e-3, per_device_batch_size=32)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(["git", "init", "-q"], root)
+    _run([*dvc, "config", "--local", "core.site_cache_dir", str(root / ".site")], root)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "project"], root)
+    return root
+
+
+def test_full_repro_then_threshold_experiment(project: Path) -> None:
+    dvc = [sys.executable, "-m", "dvc"]
+    first = _run([*dvc, "repro"], project)
+    assert {"models", "ingest@qc", "train@qc", "predict@qi", "evaluate@qi", "overall"} <= _ran(first)
+
+    qc = json.loads((project / "metrics/qc.json").read_text())
+    assert qc["dev"]["threshold"] == 0.4
+    assert qc["dev"]["labelled"] == qc["dev"]["rows"] > 0
+    assert {"de", "it", "pl", "ar"} <= set(qc["dev"]["per_language"])
+    assert 0.0 <= qc["dev"]["f1"] <= 1.0 and 0.0 <= qc["dev"]["auc"] <= 1.0
+    overall = json.loads((project / "metrics/overall.json").read_text())
+    assert overall["mean_f1"] == pytest.approx(
+        (overall["tasks"]["qc"]["f1"] + overall["tasks"]["qi"]["f1"]) / 2, abs=1e-6
+    )
+    submission = (project / "data/submissions/qi/test/submit_QI.txt").read_text().splitlines()
+    ingest_qi = json.loads((project / "metrics/ingest_qi.json").read_text())
+    assert len(submission) == ingest_qi["test"]["rows_out"]
+    first_line = json.loads(submission[0])
+    assert set(first_line) == {"id", "task", "language", "origin_query", "item_title", "prediction"}
+    curve = (project / "reports/threshold_qc.csv").read_text().splitlines()
+    assert curve[0] == "threshold,f1,precision,recall" and len(curve) == 20
+    train = json.loads((project / "metrics/train_qc.json").read_text())
+    assert train["steps"] == 29  # 900 rows / batch 32, one epoch
+
+    second = _run([*dvc, "repro"], project)
+    assert _ran(second) == set()
+
+    _run(["git", "add", "-A"], project)
+    _run(["git", "commit", "-qm", "baseline run"], project)
+    experiment = _run([*dvc, "exp", "run", "-S", "threshold.qc=0.35"], project)
+    assert _ran(experiment) == {"evaluate@qc", "overall"}
+    qc_after = json.loads((project / "metrics/qc.json").read_text())
+    assert qc_after["dev"]["threshold"] == 0.35
+    diff = _run([*dvc, "metrics", "diff", "--md"], project)
+    assert "metrics/qc.json" in diff and "dev.threshold" in diff
