@@ -68,6 +68,9 @@ sample: install ## Regenerate the bundled synthetic sample in data/sample
 .PHONY: bench
 bench: install ## Run the benchmarks (figures go to BENCHMARKS.md by hand)
 	$(BIN)/python scripts/bench_ingest.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro models
+	$(BIN)/python scripts/bench_model.py throughput
+	$(BIN)/python scripts/bench_model.py train-step
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not DVC's cache)
