@@ -169,8 +169,8 @@ def train_step(steps: int, batch_size: int) -> None:
                 "steps": summary["steps"],
                 "batch_size": batch_size,
                 # Trainer's own runtime: the steps, without loading the model and tokenizing.
-        "seconds_per_step": round(summary["train_seconds"] / summary["steps"], 2),
-        "seconds_total_with_load": round(summary["seconds"], 1),
+                "seconds_per_step": round(summary["train_seconds"] / summary["steps"], 2),
+                "seconds_total_with_load": round(summary["seconds"], 1),
                 "matmul_dtype": summary.get("matmul_dtype"),
                 "peak_rss_mib": round(peak_mib),
             },

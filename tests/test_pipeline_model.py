@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tiny_lm import build_tiny_embedder, build_tiny_lm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +70,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_full_repro_then_threshold_experiment(project: Path) -> None:
     dvc = [sys.executable, "-m", "dvc"]
     first = _run([*dvc, "repro"], project)
-    assert {"models", "ingest@qc", "train@qc", "predict@qi", "evaluate@qi", "overall"} <= _ran(first)
+    expected = {"models", "ingest@qc", "train@qc", "predict@qi", "evaluate@qi", "overall"}
+    assert expected <= _ran(first)
 
     qc = json.loads((project / "metrics/qc.json").read_text())
     assert qc["dev"]["threshold"] == 0.4

@@ -156,7 +156,8 @@ def toy_rows(n: int = 64, *, seed: int = 0, language: str = "en") -> pd.DataFram
 def build_tiny_embedder(folder: Path, *, seed: int = 0) -> Path:
     """Save a random 2-layer BERT as a sentence-transformers folder (mean pooling,
     normalised), with the toy tokenizer: a stand-in for multilingual-e5-small."""
-    from sentence_transformers import SentenceTransformer, models as st_models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import models as st_models
     from transformers import BertConfig, BertModel
 
     folder = Path(folder)
