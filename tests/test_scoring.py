@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from tiny_lm import toy_rows
+from tiny_lm import build_tiny_lm, toy_rows
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from relevance.errors import ConfigError, RelevanceError
@@ -170,6 +171,32 @@ def test_batch_size_and_row_order_do_not_change_scores(tiny_lm_dir, fp32_scorer)
         reference[shuffled.index.to_numpy()],
         atol=1e-5,
     )
+
+
+@pytest.fixture(scope="module")
+def wide_window_lm(tmp_path_factory) -> Path:
+    """A tiny LM whose sliding window holds whole prompts: the prefix cache is used."""
+    return build_tiny_lm(tmp_path_factory.mktemp("wide"), sliding_window=512)
+
+
+def test_prefix_cache_gives_the_same_scores_as_full_prompts(wide_window_lm) -> None:
+    rows = toy_rows(13, seed=3)
+    cached = HFScorer(wide_window_lm, batch_size=4, dtype="float32", progress=False)
+    encoded = encode_rows(cached.tokenizer, TASKS["qi"], rows, max_length=256)
+    prefix_len, cache = cached._shared_prefix(encoded)
+    assert prefix_len >= 8 and cache is not None  # the cached path really runs
+    assert len(set(len(e) for e in encoded)) > 2  # and suffixes need padding
+    full = HFScorer(wide_window_lm, batch_size=5, dtype="float32", progress=False,
+                    prefix_cache=False)  # fmt: skip
+    got = cached.score(TASKS["qi"], rows)
+    np.testing.assert_allclose(got, full.score(TASKS["qi"], rows), atol=1e-5)
+    assert np.ptp(got) > 1e-3
+
+
+def test_prefix_cache_is_off_when_a_sliding_window_would_crop_it(fp32_scorer) -> None:
+    encoded = encode_rows(fp32_scorer.tokenizer, TASKS["qc"], toy_rows(4), max_length=256)
+    assert max(len(e) for e in encoded) > fp32_scorer.model.config.sliding_window
+    assert fp32_scorer._shared_prefix(encoded) == (0, None)
 
 
 @pytest.mark.skipif(not supports_bf16(torch.device("cpu")), reason="CPU without fast bf16")

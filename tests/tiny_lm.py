@@ -96,6 +96,7 @@ def build_tiny_lm(
     seed: int = 0,
     include_label_words: bool = True,
     final_logit_softcapping: float | None = 30.0,
+    sliding_window: int = 24,
 ) -> Path:
     """Save a tokenizer and a random 2-layer Gemma 3 LM in ``folder``; return ``folder``."""
     folder = Path(folder)
@@ -112,7 +113,8 @@ def build_tiny_lm(
         head_dim=16,
         query_pre_attn_scalar=16,
         max_position_embeddings=1024,
-        sliding_window=24,  # shorter than the prompts, so the sliding mask matters
+        # Default shorter than the prompts, so the sliding mask matters.
+        sliding_window=sliding_window,
         layer_types=["sliding_attention", "full_attention"],
         final_logit_softcapping=final_logit_softcapping,
         pad_token_id=tokenizer.pad_token_id,

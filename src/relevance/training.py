@@ -44,10 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from relevance.errors import ConfigError, DataError
-from relevance.prompt import PROMPT_VERSION, LabelTokens, encode_rows, resolve_label_tokens
-from relevance.schema import Task
-from relevance.scoring import (
+from relevance.answer import (
     gather_last_token,
     head_logits,
     pad_right,
@@ -55,6 +52,9 @@ from relevance.scoring import (
     supports_bf16,
     write_prompt_meta,
 )
+from relevance.errors import ConfigError, DataError
+from relevance.prompt import PROMPT_VERSION, LabelTokens, encode_rows, resolve_label_tokens
+from relevance.schema import Task
 
 logger = logging.getLogger(__name__)
 

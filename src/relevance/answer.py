@@ -1,0 +1,237 @@
+"""The answer position, shared by training and scoring: p(yes) math, devices and
+dtypes, the tensor helpers that find the last prompt token and apply the two label rows
+of the head, and the prompt metadata written beside a trained model.
+
+Kept apart from :mod:`relevance.scoring` so that a change to a scoring backend does not
+change what training depends on (and DVC does not retrain for it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from relevance.errors import ConfigError, RelevanceError
+from relevance.prompt import PROMPT_VERSION, LabelTokens
+from relevance.schema import Task
+
+# Written by training beside an adapter or merged model; checked by the scorers.
+PROMPT_META_FILE = "relevance_prompt.json"
+
+
+# --------------------------------------------------------------------------- math
+
+
+def two_way_p_yes(yes_logit: Any, no_logit: Any) -> np.ndarray:
+    """p(yes) = softmax([yes, no])[0] = sigmoid(yes - no), computed without overflow.
+
+    Args:
+        yes_logit, no_logit: scalars or arrays of the same shape (any float dtype).
+
+    Returns:
+        float64 array of that shape, values in [0, 1]. ``-inf`` for one side gives
+        exactly 0 or 1.
+
+    Raises:
+        RelevanceError: a pair has no defined answer (NaN, or both ``-inf``).
+    """
+    with np.errstate(invalid="ignore"):  # -inf - -inf is reported just below
+        diff = np.asarray(yes_logit, dtype=np.float64) - np.asarray(no_logit, dtype=np.float64)
+    if np.isnan(diff).any():
+        raise RelevanceError(
+            f"{int(np.isnan(diff).sum())} yes/no logit pairs give no probability "
+            "(NaN, or both -inf): check the model's output"
+        )
+    # exp of a non-positive number never overflows: sigmoid(d) = 1/(1+e^-d) for d >= 0,
+    # e^d/(1+e^d) for d < 0.
+    with np.errstate(under="ignore"):  # exp(-2000) = 0 is the right answer
+        e = np.exp(-np.abs(diff))
+    return np.where(diff >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def p_yes_from_logprobs(lp_yes: Any, lp_no: Any) -> np.ndarray:
+    """p(yes) from the log-probabilities of the two label tokens.
+
+    Log-probabilities differ from logits by one constant per row (the log of the
+    softmax normaliser, over the whole vocabulary or over the two allowed tokens), and
+    the two-way softmax cancels it, so this equals :func:`two_way_p_yes` on the logits.
+    """
+    return two_way_p_yes(lp_yes, lp_no)
+
+
+# ----------------------------------------------------------------- device, dtype
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: the current CUDA device if there is one, else the CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ConfigError(
+            f"unknown device {device!r}: expected 'auto', 'cpu' or 'cuda[:n]'"
+        ) from err
+
+
+def supports_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls are fast on ``device``: a bf16 CUDA GPU, or a CPU with AVX-512
+    (bf16) or AMX. Elsewhere bf16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a torch build without oneDNN
+            return False
+    return False
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"``: bf16 where :func:`supports_bf16`, else fp32. fp16 is refused: on this
+    CPU it runs at about 1 GFLOP/s (DESIGN.md)."""
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    elif dtype == "auto":
+        return torch.bfloat16 if supports_bf16(device) else torch.float32
+    elif dtype in _DTYPES:
+        resolved = _DTYPES[dtype]
+    else:
+        raise ConfigError(f"unknown dtype {dtype!r}: expected 'auto', 'float32' or 'bfloat16'")
+    if resolved not in (torch.float32, torch.bfloat16):
+        raise ConfigError(f"dtype {resolved} is not supported: expected float32 or bfloat16")
+    return resolved
+
+
+# ---------------------------------------------------------------- tensor helpers
+
+
+def pad_right(
+    sequences: Sequence[Sequence[int]], *, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists into a batch.
+
+    Right padding keeps every real token at positions ``0..n-1``, exactly as in an
+    unpadded forward pass, so the default position ids are right and no real query
+    row ever sees only masked keys (left padding gives padded rows that attend to
+    nothing, whose NaN-prone softmax then sits in the backward pass).
+
+    Returns:
+        ``input_ids`` [B, T] int64 and ``attention_mask`` [B, T] int64, T = longest.
+    """
+    if not sequences:
+        raise ValueError("pad_right needs at least one sequence")
+    width = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        input_ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        attention_mask[i, : len(seq)] = 1
+    return input_ids, attention_mask
+
+
+def gather_last_token(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Hidden state of each row's last real token under right padding.
+
+    Args:
+        hidden: [B, T, H] final (normed) hidden states.
+        attention_mask: [B, T], 1 on real tokens, which come first.
+
+    Returns:
+        [B, H]: ``hidden[b, attention_mask[b].sum() - 1]``.
+    """
+    last = attention_mask.sum(dim=1) - 1  # [B]
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last.to(hidden.device)]
+
+
+def head_logits(
+    hidden_last: torch.Tensor,
+    head_weight: torch.Tensor,
+    *,
+    token_ids: Sequence[int] | None = None,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """Logits at the answer position from the ``lm_head`` weight.
+
+    Args:
+        hidden_last: [B, H] hidden state of the last prompt token.
+        head_weight: [V, H] ``lm_head.weight`` (tied to the embeddings in Gemma).
+        token_ids: rows of the head to use, e.g. ``(yes_id, no_id)``: then only those
+            K rows are multiplied, [B, H] x [H, K]. None uses all V rows.
+        softcap: ``config.final_logit_softcapping``: logits -> cap * tanh(logits / cap),
+            as the model's own forward does.
+
+    Returns:
+        [B, K] (or [B, V]) logits in the dtype of the matmul.
+    """
+    weight = head_weight if token_ids is None else head_weight[list(token_ids)]
+    logits = torch.nn.functional.linear(hidden_last, weight)
+    if softcap is not None:
+        logits = torch.tanh(logits / softcap) * softcap
+    return logits
+
+
+def decoder_body(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformer body of a ``*ForCausalLM`` (``model.model``): everything but ``lm_head``."""
+    body = getattr(model, "base_model", model)
+    if body is model:
+        raise ConfigError(
+            f"cannot find the decoder body of {type(model).__name__}: expected a transformers "
+            "*ForCausalLM with a base_model_prefix"
+        )
+    return body
+
+
+# ---------------------------------------------------------------- prompt meta
+
+
+def write_prompt_meta(folder: Path, *, task: Task, labels: LabelTokens) -> None:
+    """Record the prompt version, task and label tokens a model was trained with."""
+    meta = {"prompt_version": PROMPT_VERSION, "task": task.name, "label_tokens": labels.to_dict()}
+    (Path(folder) / PROMPT_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def read_prompt_meta(folder: Path | None) -> dict[str, Any] | None:
+    """The meta of :func:`write_prompt_meta`, or None (a base model has none)."""
+    if folder is None or not (Path(folder) / PROMPT_META_FILE).is_file():
+        return None
+    path = Path(folder) / PROMPT_META_FILE
+    meta = json.loads(path.read_text())
+    if meta.get("prompt_version") != PROMPT_VERSION:
+        raise ConfigError(
+            f"{path}: the model was trained with prompt version {meta.get('prompt_version')!r}, "
+            f"this code builds {PROMPT_VERSION!r}: retrain, or score with the matching code"
+        )
+    return meta
+
+
+def _check_meta(
+    meta: dict[str, Any] | None, *, task: Task, labels: LabelTokens, where: Path
+) -> None:
+    if meta is None:
+        return
+    if meta.get("task") != task.name:
+        raise ConfigError(
+            f"{where}: the model was trained for task {meta.get('task')!r}, "
+            f"asked to score {task.name!r}"
+        )
+    if meta.get("label_tokens") != labels.to_dict():
+        raise ConfigError(
+            f"{where}: the model was trained with label tokens {meta.get('label_tokens')}, "
+            f"the tokenizer now gives {labels.to_dict()}"
+        )
