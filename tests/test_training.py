@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_lm import toy_rows
+from tiny_lm import build_tiny_lm, toy_rows
 
 from relevance.errors import ConfigError, DataError
 from relevance.schema import TASKS
@@ -198,6 +198,14 @@ def test_resume_refuses_checkpoints_of_other_settings(tiny_lm_dir, tmp_path) -> 
         _train(tiny_lm_dir, tmp_path, max_steps=4, save_steps=2, learning_rate=1e-3)
     with pytest.raises(ConfigError, match="data_fingerprint"):
         _train(tiny_lm_dir, tmp_path, rows=toy_rows(64, seed=9), max_steps=4, save_steps=2)
+
+
+def test_resume_refuses_checkpoints_of_other_base_weights(tiny_lm_dir, tmp_path) -> None:
+    # Same folder name, other weights: the checkpoint belongs to another base model.
+    other = build_tiny_lm(tmp_path / "base" / tiny_lm_dir.name, seed=7)
+    _train(tiny_lm_dir, tmp_path / "run", max_steps=2, save_steps=2)
+    with pytest.raises(ConfigError, match="model_fingerprint"):
+        _train(other, tmp_path / "run", max_steps=4, save_steps=2)
 
 
 def test_restart_on_mismatch_starts_over(tiny_lm_dir, tmp_path) -> None:

@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -294,6 +295,35 @@ def _fingerprint(input_ids: list[list[int]], labels: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
+def _model_fingerprint(model_dir: Path) -> str:
+    """sha256 over the base model's config and weight files.
+
+    A checkpoint is only resumed on the very same base weights: a folder of the same
+    name holding another model (``models.llm`` changed) must start over.
+    """
+    digest = hashlib.sha256()
+    files = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("config.json"))
+    for path in files:
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
+def _code_fingerprint() -> str:
+    """sha256 of the modules that define a training run (loss, answer position, prompt).
+
+    When DVC reruns training because this code changed, a finished checkpoint of the
+    old code must not be "resumed" in place of training with the new one.
+    """
+    from relevance import answer, prompt
+
+    digest = hashlib.sha256()
+    for module in (sys.modules[__name__], answer, prompt):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 # --------------------------------------------------------------------- trainer
 
 
@@ -444,7 +474,14 @@ def _check_resume(out_dir: Path, run: dict[str, Any], *, restart_on_mismatch: bo
         diffs.append(f"no {RUN_FILE} says what it was trained with")
     else:
         before = json.loads(run_file.read_text())
-        for key in ("task", "prompt_version", "data_fingerprint", "model_dir"):
+        for key in (
+            "task",
+            "prompt_version",
+            "data_fingerprint",
+            "model_dir",
+            "model_fingerprint",
+            "code_fingerprint",
+        ):
             if before.get(key) != run[key]:
                 diffs.append(f"{key}: {before.get(key)!r} -> {run[key]!r}")
         for key, value in run["config"].items():
@@ -544,6 +581,8 @@ def train_lora(
         "prompt_version": PROMPT_VERSION,
         "data_fingerprint": _fingerprint(input_ids, labels_np),
         "model_dir": model_dir.name,
+        "model_fingerprint": _model_fingerprint(model_dir),
+        "code_fingerprint": _code_fingerprint(),
         "config": config.to_dict(),
     }
     resume_from = _check_resume(out_dir, run, restart_on_mismatch=restart_on_mismatch)
