@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 # The project root (for `stages.<name>` imports) and tests/ (for helper modules).
@@ -21,3 +22,13 @@ def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_lm import build_tiny_lm
 
     return build_tiny_lm(tmp_path_factory.mktemp("tiny_lm"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The tiny model gains nothing from threads, and two threads sharing a busy 2-core
+    machine with another process ran the training steps 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -32,14 +32,8 @@ from relevance.scoring import (
 LABELS = LabelTokens(yes_id=7, no_id=3, yes_text=" yes", no_text=" no")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The tiny model gains nothing from threads, and two threads sharing a busy 2-core
-    machine with another process ran the training steps 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny models run one torch thread (see conftest.one_torch_thread).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------- pure math
