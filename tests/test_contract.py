@@ -113,24 +113,41 @@ def test_outputs_are_passed_to_the_script(stage: dict) -> None:
         assert out in stage["cmd"], f"{stage['name']}: output {out} is not passed in its cmd"
 
 
-def _reads(script: Path) -> tuple[dict[str, type], set[str]]:
+def _imported_names(tree: ast.Module) -> dict[str, str]:
+    """``{name: module}`` for each ``from relevance.x import name`` in a script."""
+    return {
+        alias.asname or alias.name: node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("relevance")
+        for alias in node.names
+    }
+
+
+def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
     """What a script reads from params.yaml: whole sections through
-    ``load_section(XParams, "name", ...)`` ({"name": XParams}) and per-task subtrees
-    through ``load_task_value("name", ...)`` / ``load_threshold(...)`` ({"name"})."""
-    sections, per_task = {}, set()
-    for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+    ``load_section(XParams, "name", ...)`` ({"name": XParams}), per-task subtrees
+    through ``load_task_value("name", ...)`` / ``load_threshold(...)`` ({"name"}) and
+    single keys through ``load_key("section", "key")`` ({"section.key"})."""
+    sections, per_task, keys = {}, set(), set()
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    imported = _imported_names(tree)
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         func = getattr(node.func, "id", None)
         if func == "load_section":
-            sections[node.args[1].value] = getattr(params_module, node.args[0].id)
+            name = node.args[0].id
+            module = importlib.import_module(imported.get(name, params_module.__name__))
+            sections[node.args[1].value] = getattr(module, name)
+        elif func == "load_key":
+            keys.add(f"{node.args[0].value}.{node.args[1].value}")
         elif func == "load_task_value":
             per_task.add(node.args[0].value)
         elif func == "load_threshold":
             per_task.add("threshold")
         elif func == "load_tasks":
             per_task.add("tasks")
-    return sections, per_task
+    return sections, per_task, keys
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=IDS)
@@ -143,7 +160,7 @@ def test_params_are_exactly_the_keys_the_stage_reads(stage: dict) -> None:
                 f"{stage['name']}: {key} not in params.yaml"
             )
             node = node[part]
-    sections, per_task = _reads(_script(stage))
+    sections, per_task, keys = _reads(_script(stage))
     task = stage["name"].partition("@")[2]
     read = {
         f"{section}.{field.name}"
@@ -151,6 +168,7 @@ def test_params_are_exactly_the_keys_the_stage_reads(stage: dict) -> None:
         for field in dataclasses.fields(cls)
     }
     read |= {name if name == "tasks" else f"{name}.{task}" for name in per_task}
+    read |= keys
     listed = set(stage["params"])
     assert read == listed, (
         f"{stage['name']}: reads {sorted(read - listed)} without listing them, "

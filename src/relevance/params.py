@@ -191,6 +191,16 @@ def load_task_value(name: str, task: str, path: str | Path = "params.yaml") -> A
     return section[task]
 
 
+def load_key(section: str, key: str, path: str | Path = "params.yaml") -> Any:
+    """One key of a section (``input.pivot_en``), read alone so that DVC tracks only it:
+    a stage that needs one switch of a shared section does not rerun when the others
+    change."""
+    node = read_params(path).get(section)
+    if not isinstance(node, dict) or key not in node:
+        raise ConfigError(f"{path}:{section}.{key}: missing (expected it under {section})")
+    return node[key]
+
+
 def load_threshold(task: str, path: str | Path = "params.yaml") -> float:
     """The decision threshold on p(yes) for one task, in (0, 1)."""
     value = _check_type(load_task_value("threshold", task, path), float, f"{path}:threshold.{task}")
