@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
-		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	@touch $@
 
 .PHONY: install
-install: $(VENV)/.installed ## Create .venv and install torch, the project and its tools
+install: $(VENV)/.installed plots-template ## Create .venv and install torch, the project and its tools
+
+# The page template `dvc plots show/diff` use (.dvc/config plots.html_template): vega,
+# vega-lite and vega-embed inlined from their npm packages, so plots draw offline.
+# Without npm it warns and writes DVC's CDN page instead, so install does not fail.
+.PHONY: plots-template
+plots-template: $(VENV)/.installed ## Build the offline dvc plots template (needs npm)
+	@$(BIN)/python scripts/build_plots_template.py --out .dvc/plots/offline_template.html \
+		--cdn-fallback
 
 .PHONY: repro
 repro: install ## Install, then run the whole pipeline (dvc repro) on the bundled sample

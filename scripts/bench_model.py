@@ -3,6 +3,7 @@
     python scripts/bench_model.py throughput [--rows 512] [--batch-size 32]
     python scripts/bench_model.py train-step [--steps 6]
     python scripts/bench_model.py real-data --data ../shared/data/cikm-qc-real [--train-rows 4000]
+    python scripts/bench_model.py heads [--steps 6] [--rows 512]
 
 throughput: p(yes) scoring with the shipped HFScorer path (bf16 weights, decoder body,
   two lm_head rows, length-sorted batches) against a naive baseline measured in the
@@ -10,6 +11,9 @@ throughput: p(yes) scoring with the shipped HFScorer path (bf16 weights, decoder
   input order), plus the model's FLOPs per pair against this machine's measured bf16
   matmul rate.
 train-step: LoRA training seconds per optimizer step and the process's peak RSS.
+heads: the yes_no head against the seq_cls classification head: LoRA training seconds
+  per step (batch 16, rows of data/ingested/qc/train.parquet), then pairs/s of each
+  merged model loaded in bf16, with and without the prefix KV cache.
 real-data: trains on the labelled real QC rows (train languages only) with a
   group-held-out split (no category prefix in both parts) and reports F1 / AUC on the
   held-out part against the all-positive baseline.
@@ -187,6 +191,61 @@ def train_step(steps: int, batch_size: int) -> None:
             indent=2,
         )
     )
+
+
+@main.command()
+@click.option("--steps", default=6, show_default=True)
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--rows", default=512, show_default=True, help="Rows to score.")
+@click.option("--score-batch-size", default=32, show_default=True)
+@click.option("--repeats", default=2, show_default=True, help="Alternating runs; best kept.")
+def heads(steps: int, batch_size: int, rows: int, score_batch_size: int, repeats: int) -> None:
+    """yes_no vs seq_cls head: train s/step and merged-bf16 scoring pairs/s.
+
+    The heads run alternately, ``repeats`` times each, and the best figure is kept, so
+    load from other processes on this shared machine hits both alike.
+    """
+    from relevance.schema import TASKS
+    from relevance.scoring import HFScorer
+    from relevance.training import TrainConfig, train_lora
+
+    task = TASKS["qc"]
+    train = pd.read_parquet(ROOT / "data" / "ingested" / "qc" / "train.parquet")
+    train = train.sample(n=steps * batch_size, replace=steps * batch_size > len(train),
+                         random_state=1).reset_index(drop=True)  # fmt: skip
+    frame = sample_rows(rows)
+    figures: dict[str, dict[str, list[float]]] = {"yes_no": {}, "seq_cls": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(repeats):
+            for head, out in figures.items():
+                config = TrainConfig(head=head, per_device_batch_size=batch_size,
+                                     max_steps=steps, logging_steps=1, save_steps=10_000,
+                                     seed=1, merge=True)  # fmt: skip
+                run = train_lora(model_dir=BASE, task=task, rows=train, config=config,
+                                 out_dir=Path(tmp) / f"{head}-{rep}", progress=False)  # fmt: skip
+                per_step = run.summary["train_seconds"] / steps
+                out.setdefault("train_seconds_per_step", []).append(round(per_step, 2))
+        for _ in range(repeats):
+            for head, out in figures.items():
+                for cache in (True, False):
+                    scorer = HFScorer(Path(tmp) / f"{head}-0" / "merged", progress=False,
+                                      batch_size=score_batch_size, max_length=256,
+                                      prefix_cache=cache)  # fmt: skip
+                    assert scorer.head == head and scorer.dtype == torch.bfloat16
+                    scorer.score(task, frame.head(score_batch_size))  # warm-up
+                    start = time.perf_counter()
+                    scorer.score(task, frame)
+                    rate = rows / (time.perf_counter() - start)
+                    key = f"pairs_per_s_{'prefix_cache' if cache else 'no_cache'}"
+                    out.setdefault(key, []).append(round(rate, 1))
+                    del scorer
+    best = {
+        head: {k: (min(v) if k.startswith("train") else max(v)) for k, v in out.items()}
+        for head, out in figures.items()
+    }
+    click.echo(json.dumps({"steps": steps, "batch_size": batch_size, "rows": rows,
+                           "score_batch_size": score_batch_size, "best": best,
+                           "all": figures}, indent=2))  # fmt: skip
 
 
 @main.command("real-data")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from relevance.cv import cv_report
 from relevance.errors import DataError
 from relevance.metrics import evaluate_predictions, threshold_sweep
 from relevance.params import load_threshold
@@ -46,6 +47,12 @@ from relevance.submission import write_submission
 )
 @click.option("--curve-png", type=click.Path(path_type=Path), required=True, help="Sweep PNG.")
 @click.option(
+    "--cv-oof",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="cv@<task> out-of-fold scores (empty when cv.folds is 0).",
+)
+@click.option(
     "--submissions",
     type=click.Path(path_type=Path),
     required=True,
@@ -63,6 +70,7 @@ def main(
     scores: Path,
     curve: Path,
     curve_png: Path,
+    cv_oof: Path,
     submissions: Path,
     params_path: str,
 ) -> None:
@@ -101,6 +109,12 @@ def main(
         threshold=threshold,
         best=best,
     )
+    if not cv_oof.is_file():
+        raise DataError(f"{cv_oof} not found: run cv@{task.name} first")
+    oof = pd.read_parquet(cv_oof)
+    if not oof.empty:
+        # Training-set CV at the task threshold: mean +- std over the fold models.
+        result["cv"] = cv_report(oof, threshold=threshold)
     write_json(metrics, result)
     write_json(scores, result)
     if labelled.empty:

@@ -1,4 +1,9 @@
-"""DVC stage predict@<task>: p(yes) for every dev/test row."""
+"""DVC stage predict@<task>: p(yes) for every dev/test row.
+
+The model is train@<task>'s, or with ``cv.ensemble`` the mean p(yes) of cv@<task>'s fold
+models (soft voting, ``cv.weights``). Rows get the same input options as in training
+(``input.*``: English pivot, lower-casing).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import os
 from pathlib import Path
 
 import click
+import pandas as pd
 
+from relevance.cv import CVParams
 from relevance.errors import DataError
+from relevance.inputs import InputParams, prepare_rows
 from relevance.params import PredictParams, load_section
-from relevance.predict import predict_splits, scorer_for
+from relevance.predict import predict_ensemble, predict_splits, scorer_for
 from relevance.schema import get_task
 from relevance.stage import setup_logging, user_errors, write_json
 
@@ -36,6 +44,18 @@ from relevance.stage import setup_logging, user_errors, write_json
     help="ingest@<task> output dir; dev and test are scored.",
 )
 @click.option(
+    "--pivot",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="pivot@<task> output (English of every query; empty when input.pivot_en is off).",
+)
+@click.option(
+    "--cv-models",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="cv@<task> fold models (fold-<k>/), averaged when cv.ensemble is on.",
+)
+@click.option(
     "--out-dir",
     type=click.Path(path_type=Path),
     required=True,
@@ -51,6 +71,8 @@ def main(
     model_dir: Path,
     base_model: Path,
     ingested: Path,
+    pivot: Path,
+    cv_models: Path,
     out_dir: Path,
     metrics: Path,
     params_path: str,
@@ -60,15 +82,36 @@ def main(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     task = get_task(task_name)
     params = load_section(PredictParams, "predict", params_path)
-    split_files = {
-        s: ingested / f"{s}.parquet"
-        for s in ("dev", "test")
-        if (ingested / f"{s}.parquet").is_file()
-    }
-    if "dev" not in split_files:
+    inputs = load_section(InputParams, "input", params_path)
+    cv = load_section(CVParams, "cv", params_path)
+    if not (ingested / "dev.parquet").is_file():
         raise DataError(f"{ingested}/dev.parquet not found: run ingest@{task.name} first")
-    scorer = scorer_for(model_dir, base_model=base_model, params=params)
-    result = predict_splits(task=task, scorer=scorer, split_files=split_files, out_dir=out_dir)
+    if not pivot.is_file():
+        raise DataError(f"{pivot} not found: run pivot@{task.name} first")
+    english = pd.read_parquet(pivot)
+    splits, input_counts = {}, {}
+    for split in ("dev", "test"):
+        if (ingested / f"{split}.parquet").is_file():
+            rows = pd.read_parquet(ingested / f"{split}.parquet")
+            splits[split], input_counts[split] = prepare_rows(
+                rows, params=inputs, pivot=english, split=split
+            )
+    if cv.ensemble:
+        members = sorted(cv_models.glob("fold-*"))
+        if len(members) != cv.folds:
+            raise DataError(
+                f"{cv_models}: cv.ensemble needs {cv.folds} fold models, found {len(members)}: "
+                f"run cv@{task.name}"
+            )
+        result = predict_ensemble(
+            task=task, model_dirs=members, base_model=base_model, params=params,
+            split_files=splits, out_dir=out_dir, weights=cv.weights or None,
+        )  # fmt: skip
+    else:
+        scorer = scorer_for(model_dir, base_model=base_model, params=params)
+        result = predict_splits(task=task, scorer=scorer, split_files=splits, out_dir=out_dir)
+    for split, counts in input_counts.items():
+        result[split]["input"] = counts
     write_json(metrics, result)
     click.echo(
         f"predict@{task.name}: "

@@ -14,7 +14,8 @@ import click
 import pandas as pd
 
 from relevance.errors import DataError
-from relevance.params import load_task_value, parse_section
+from relevance.inputs import InputParams, prepare_rows
+from relevance.params import load_section, load_task_value, parse_section
 from relevance.schema import get_task
 from relevance.stage import setup_logging, user_errors, write_json
 from relevance.training import TrainConfig, publish_model, train_lora
@@ -34,6 +35,18 @@ from relevance.training import TrainConfig, publish_model, train_lora
     type=click.Path(path_type=Path),
     required=True,
     help="Training rows (Parquet with query, candidate, language, label).",
+)
+@click.option(
+    "--pivot",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="English pivot of every query (pivot@<task>; empty when input.pivot_en is off).",
+)
+@click.option(
+    "--tapt",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="tapt@<task> output: adapter/ to start from when init_from is other_task.",
 )
 @click.option(
     "--checkpoints",
@@ -56,6 +69,8 @@ def main(
     task_name: str,
     base_model: Path,
     train_path: Path,
+    pivot: Path,
+    tapt: Path,
     checkpoints: Path,
     out_dir: Path,
     metrics: Path,
@@ -71,9 +86,18 @@ def main(
         name=f"train.{task.name}",
         source=params_path,
     )
-    if not train_path.is_file():
-        raise DataError(f"{train_path} not found: run the stage that writes it first")
-    rows = pd.read_parquet(train_path)
+    inputs = load_section(InputParams, "input", params_path)
+    for path in (train_path, pivot):
+        if not path.is_file():
+            raise DataError(f"{path} not found: run the stage that writes it first")
+    rows, input_counts = prepare_rows(
+        pd.read_parquet(train_path), params=inputs, pivot=pd.read_parquet(pivot), split="train"
+    )
+    init_adapter = None
+    if config.init_from == "other_task":
+        init_adapter = tapt / "adapter"
+        if not init_adapter.is_dir():
+            raise DataError(f"{init_adapter} not found: run tapt@{task.name} first")
     result = train_lora(
         model_dir=base_model,
         task=task,
@@ -81,6 +105,7 @@ def main(
         config=config,
         out_dir=checkpoints,
         restart_on_mismatch=True,
+        init_adapter=init_adapter,
     )
     summary = publish_model(result, out_dir)
     # The full summary (loss history, config) stays in <out-dir>/train_summary.json.
@@ -97,6 +122,7 @@ def main(
         "resumed_from_step",
     )
     view = {key: summary[key] for key in keys if summary.get(key) is not None}
+    view["input"] = input_counts
     view["seconds_per_step"] = round(summary["seconds"] / max(summary["steps"], 1), 3)
     write_json(metrics, view)
     click.echo(

@@ -1,8 +1,11 @@
 """The whole `dvc repro` graph on the bundled sample with tiny models (real DVC, real
-training and scoring code, random-weight stand-ins for the base models).
+training, translation, mining and scoring code, random-weight stand-ins for the base
+models).
 
-Also checks what `dvc exp run -S threshold.qc=0.35` reruns: evaluate@qc (and overall,
-which reads every task's scores), nothing else.
+Also checks what experiments rerun: `-S negatives.rank_max=40` reruns mining and what
+follows but not translation, and its queries all come from the translation cache;
+`-S threshold.qc=0.35` reruns evaluate@qc (and overall, which reads every task's
+scores), nothing else.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ def _run(args: list[str], cwd: Path) -> str:
         # One thread per stage: tiny models gain nothing from more, and it keeps the
         # test's time steady on a busy 2-core machine.
         "OMP_NUM_THREADS": "1",
+        # Translation and embedding caches of this test only, never the user's.
+        "RELEVANCE_CACHE_DIR": str(cwd / ".relevance-cache"),
     }  # fmt: skip
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
@@ -58,6 +63,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params["models"]["embedder"] = f"path:{build_tiny_embedder(models / 'embedder')}"
     for task in ("qc", "qi"):
         params["train"][task].update(learning_rate=5e-3, per_device_batch_size=32)
+    # Random-weight translations would all fail the similarity gate; keep them so the
+    # augmented rows flow through every stage.
+    params["translator"].update(min_similarity=-1.0, max_new_tokens=8)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc = [sys.executable, "-m", "dvc"]
     _run(["git", "init", "-q"], root)
@@ -89,14 +97,38 @@ def test_full_repro_then_threshold_experiment(project: Path) -> None:
     assert set(first_line) == {"id", "task", "language", "origin_query", "item_title", "prediction"}
     curve = (project / "reports/threshold_qc.csv").read_text().splitlines()
     assert curve[0] == "threshold,f1,precision,recall" and len(curve) == 20
+    # Counts reconcile from ingest to training.
+    ingested = json.loads((project / "metrics/ingest_qc.json").read_text())["train"]["rows_out"]
+    translated = json.loads((project / "metrics/translate_qc.json").read_text())
+    negatives = json.loads((project / "metrics/negatives_qc.json").read_text())
+    assembled = json.loads((project / "metrics/assemble_qc.json").read_text())
+    selfval = json.loads((project / "metrics/selfval_qc.json").read_text())
+    filtered = json.loads((project / "metrics/filter_qc.json").read_text())
     train = json.loads((project / "metrics/train_qc.json").read_text())
-    assert train["steps"] == 29  # 900 rows / batch 32, one epoch
+    assert translated["total"]["sampled"] == 4 * 15  # ar de it pl x rows_per_language
+    assert negatives["mining"]["total"]["sampled"] == 4 * 10
+    assert assembled["rows_by_source"] == {
+        "original": ingested,
+        "translated": translated["total"]["kept"],
+        "negative": negatives["rows_out"],
+    }
+    assert selfval["rows_in"] == assembled["rows_out"] == filtered["rows_in"]
+    assert filtered["rows_out"] == filtered["rows_in"] - selfval["flagged"] == train["rows"]
+    assert train["steps"] == -(-train["rows"] // 32)  # one epoch at batch 32
 
     second = _run([*dvc, "repro"], project)
     assert _ran(second) == set()
 
     _run(["git", "add", "-A"], project)
     _run(["git", "commit", "-qm", "baseline run"], project)
+    mining = _run([*dvc, "exp", "run", "-S", "negatives.rank_max=40"], project)
+    assert {"negatives@qc", "negatives@qi"} <= _ran(mining)
+    assert not {"translate@qc", "translate@qi", "split@qc", "pivot@qc"} & _ran(mining)
+    cache = json.loads((project / "metrics/negatives_qc.json").read_text())["translation"]
+    assert cache["cache"]["misses"] == 0 and cache["cache"]["hits"] > 0
+    _run(["git", "checkout", "--", "."], project)
+    _run([*dvc, "checkout", "--force"], project)
+
     experiment = _run([*dvc, "exp", "run", "-S", "threshold.qc=0.35"], project)
     assert _ran(experiment) == {"evaluate@qc", "overall"}
     qc_after = json.loads((project / "metrics/qc.json").read_text())

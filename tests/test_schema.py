@@ -26,6 +26,10 @@ from relevance.schema import category_levels, category_prefix, get_task, iso_lan
             ["novelty & special use", "costumes & accessories", "cosplay costumes（deactivate）"],
         ),
         ("a, b, c,d", ["a, b, c", "d"]),
+        (
+            "sports shoes,clothing&accessories,running shoes,men's shoes",
+            ["sports shoes,clothing&accessories", "running shoes", "men's shoes"],
+        ),
         ("single", ["single"]),
         ("x,,y", ["x", "y"]),
     ],

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 from tiny_lm import build_tiny_lm, toy_rows
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+from relevance.answer import PROMPT_META_FILE, load_head_model, model_head, write_prompt_meta
 from relevance.errors import ConfigError, RelevanceError
 from relevance.prompt import LabelTokens, encode_rows, resolve_label_tokens
 from relevance.schema import TASKS
@@ -205,3 +206,62 @@ def test_bf16_scorer_loads_bf16_weights_directly(tiny_lm_dir, fp32_scorer) -> No
     np.testing.assert_allclose(
         scorer.score(TASKS["qc"], rows), fp32_scorer.score(TASKS["qc"], rows), atol=0.03
     )
+
+
+# ------------------------------------------------------------- seq_cls head
+
+
+def _seq_cls_folder(base: Path, folder: Path, *, meta: bool = True) -> Path:
+    """``base`` as a 2-way *ForSequenceClassification with a fresh seeded head, saved
+    with its tokenizer (and the prompt meta training writes)."""
+    torch.manual_seed(3)
+    model = load_head_model(base, head="seq_cls", dtype=torch.float32, pad_token_id=0)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base).save_pretrained(folder)
+    if meta:
+        write_prompt_meta(folder, task=TASKS["qc"], labels=None, head="seq_cls")
+    return folder
+
+
+@pytest.mark.parametrize("window", ["short", "wide"])
+def test_seq_cls_scorer_equals_softmax_of_the_models_own_logits(
+    window, tiny_lm_dir, wide_window_lm, tmp_path
+) -> None:
+    """Short window: full prompts through the body; wide: the prefix-cache path."""
+    folder = _seq_cls_folder(tiny_lm_dir if window == "short" else wide_window_lm, tmp_path)
+    scorer = HFScorer(folder, batch_size=4, dtype="float32", progress=False)
+    assert scorer.head == "seq_cls" and scorer.labels is None
+    rows = toy_rows(10, seed=1)
+    encoded = encode_rows(scorer.tokenizer, TASKS["qc"], rows, max_length=256)
+    assert (scorer._shared_prefix(encoded)[1] is not None) == (window == "wide")
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    with torch.no_grad():
+        # The model's own forward, one unpadded row at a time: [1, 2] class logits.
+        expected = [torch.softmax(model(input_ids=torch.tensor([ids])).logits[0], -1)[1].item()
+                    for ids in encoded]  # fmt: skip
+        # ... and padded in one batch: its pooling finds the last non-pad token.
+        ids, mask = pad_right(encoded, pad_id=0)
+        batched = torch.softmax(model(input_ids=ids, attention_mask=mask).logits, -1)[:, 1]
+    got = scorer.score(TASKS["qc"], rows)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(got, batched.numpy(), atol=1e-5)
+    assert np.ptp(got) > 1e-3
+
+
+def test_the_saved_head_picks_the_scorer(tiny_lm_dir, tmp_path) -> None:
+    seq = _seq_cls_folder(tiny_lm_dir, tmp_path / "seq")
+    assert model_head(seq) == "seq_cls" and model_head(tiny_lm_dir) == "yes_no"
+    assert HFScorer(tiny_lm_dir, progress=False).head == "yes_no"
+    # Without the meta the config's architecture still says it.
+    (seq / PROMPT_META_FILE).unlink()
+    assert model_head(seq) == "seq_cls"
+    with pytest.raises(ConfigError, match="holds a 'seq_cls' model, asked to score it as 'yes_no'"):
+        HFScorer(seq, head="yes_no", progress=False)
+    with pytest.raises(ConfigError, match="holds a 'yes_no' model, asked to score it as 'seq_cls'"):
+        HFScorer(tiny_lm_dir, head="seq_cls", progress=False)
+
+
+def test_the_vllm_backend_refuses_a_seq_cls_model(tiny_lm_dir, tmp_path) -> None:
+    seq = _seq_cls_folder(tiny_lm_dir, tmp_path)
+    with pytest.raises(ConfigError, match=r"vllm backend scores yes_no heads only.*backend 'hf'"):
+        make_scorer("vllm", seq)

@@ -1,4 +1,5 @@
-"""LoRA training on a tiny model: what changes, that it learns, resume, merge, precision."""
+"""LoRA training on a tiny model: what changes, that it learns, resume, merge, precision,
+the seq_cls head and starting from an init adapter."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from tiny_lm import build_tiny_lm, toy_rows
+from transformers import set_seed
 
+from relevance.answer import load_head_model, read_prompt_meta
 from relevance.errors import ConfigError, DataError
 from relevance.schema import TASKS
 from relevance.scoring import HFScorer, supports_bf16
 from relevance.training import TrainConfig, TrainResult, publish_model, train_lora
 
 # A fast, fp32 setting for the tiny model; tests override what they are about.
+FAST_SEED = 42  # TrainConfig's default seed
 FAST = {
     "lora_rank": 8,
     "lora_alpha": 32,
@@ -41,7 +45,9 @@ def _config(**overrides) -> TrainConfig:
     return TrainConfig(**{**FAST, **overrides})
 
 
-def _train(model_dir: Path, out_dir: Path, *, rows=None, **overrides) -> TrainResult:
+def _train(
+    model_dir: Path, out_dir: Path, *, rows=None, init_adapter=None, **overrides
+) -> TrainResult:
     return train_lora(
         model_dir=model_dir,
         task=TASKS["qc"],
@@ -49,6 +55,7 @@ def _train(model_dir: Path, out_dir: Path, *, rows=None, **overrides) -> TrainRe
         config=_config(**overrides),
         out_dir=out_dir,
         progress=False,
+        init_adapter=init_adapter,
     )
 
 
@@ -68,6 +75,8 @@ def test_config_rejects_bad_values_and_unknown_keys() -> None:
         TrainConfig(lora_rank=0)
     with pytest.raises(ConfigError, match=r"unknown training params \['lora_r'\]"):
         TrainConfig.from_dict({"lora_r": 8})
+    with pytest.raises(ConfigError, match=r"head must be one of \['yes_no', 'seq_cls'\]"):
+        TrainConfig(head="regression")
     config = TrainConfig.from_dict({"target_modules": ["q_proj", "v_proj"], "bf16": "auto"})
     assert config.target_modules == ("q_proj", "v_proj")
     assert config.to_dict()["target_modules"] == ["q_proj", "v_proj"]
@@ -288,3 +297,131 @@ def test_real_base_llm_end_to_end(tmp_path) -> None:
     assert all(np.isfinite(h["loss"]) for h in result.summary["loss_history"])
     p_yes = HFScorer(result.merged_dir, batch_size=8, progress=False).score(TASKS["qi"], rows)
     assert p_yes.shape == (16,) and np.all((p_yes >= 0) & (p_yes <= 1))
+
+
+# ------------------------------------------------------------------ seq_cls head
+
+
+@pytest.fixture(scope="module")
+def seq_cls(tiny_lm_dir, tmp_path_factory) -> TrainResult:
+    """One seq_cls run with a merged model, shared by the tests that only read it."""
+    return _train(
+        tiny_lm_dir, tmp_path_factory.mktemp("run_seq_cls"), head="seq_cls", max_steps=32,
+        merge=True,
+    )  # fmt: skip
+
+
+def test_seq_cls_trains_adapter_and_head_and_not_base_weights(tiny_lm_dir, seq_cls) -> None:
+    base = load_file(tiny_lm_dir / "model.safetensors")
+    adapter = load_file(seq_cls.adapter_dir / "adapter_model.safetensors")
+    merged = load_file(seq_cls.merged_dir / "model.safetensors")
+    # The head: saved whole with the adapter (peft modules_to_save), moved off its init.
+    set_seed(FAST_SEED)  # train_lora seeds before it loads, so this redraws the init head
+    fresh = load_head_model(tiny_lm_dir, head="seq_cls", dtype=torch.float32, pad_token_id=0)
+    head = adapter["base_model.model.score.weight"]  # [2, H]
+    assert head.shape == (2, 64)
+    assert (head - fresh.score.weight.detach()).abs().max() > 1e-2
+    torch.testing.assert_close(merged["score.weight"], head, rtol=0, atol=0)
+    # The body: merged = untouched base + the low-rank update, as for the yes/no head.
+    lora_b = {k: v for k, v in adapter.items() if ".lora_B." in k}
+    assert lora_b and all(v.abs().max() > 0 for v in lora_b.values())
+    assert not any("score" in k for k in lora_b)  # the head is trained whole, not LoRA'd
+    scale = FAST["lora_alpha"] / FAST["lora_rank"]
+    targeted = set()
+    for key_b, b in lora_b.items():
+        module = key_b.removeprefix("base_model.model.").removesuffix(".lora_B.weight")
+        a = adapter[key_b.replace(".lora_B.", ".lora_A.")]
+        torch.testing.assert_close(
+            merged[f"{module}.weight"], base[f"{module}.weight"] + scale * b @ a
+        )
+        targeted.add(f"{module}.weight")
+    untouched = [k for k in base if k not in targeted]
+    assert any("embed_tokens" in k for k in untouched)
+    for key in untouched:
+        torch.testing.assert_close(merged[key], base[key], rtol=0, atol=0)
+    assert seq_cls.summary["head"] == "seq_cls" and seq_cls.summary["label_tokens"] is None
+
+
+def test_seq_cls_learns_and_its_scorers_agree(tiny_lm_dir, seq_cls) -> None:
+    history = [h["loss"] for h in seq_cls.summary["loss_history"]]
+    assert history[-1] < 0.3 * history[0], history
+    rows = toy_rows(40, seed=7)
+    merged = HFScorer(seq_cls.merged_dir, dtype="float32", progress=False)
+    assert merged.head == "seq_cls"  # from the prompt meta, no option needed
+    p_yes = merged.score(TASKS["qc"], rows)
+    positive = rows["label"].to_numpy() == 1
+    assert ((p_yes >= 0.5) == positive).mean() >= 0.9
+    # Base + adapter (its trained score head replaces the fresh one) = the merged folder.
+    with_adapter = HFScorer(
+        tiny_lm_dir, adapter_dir=seq_cls.adapter_dir, dtype="float32", progress=False
+    )
+    assert with_adapter.head == "seq_cls"
+    np.testing.assert_allclose(with_adapter.score(TASKS["qc"], rows), p_yes, atol=1e-5)
+    for folder in (seq_cls.adapter_dir, seq_cls.merged_dir):
+        assert read_prompt_meta(folder)["head"] == "seq_cls"
+
+
+@pytest.mark.skipif(not supports_bf16(torch.device("cpu")), reason="CPU without fast bf16")
+def test_seq_cls_merged_model_scores_in_bf16(seq_cls) -> None:
+    rows = toy_rows(12, seed=6)
+    bf16 = HFScorer(seq_cls.merged_dir, dtype="bfloat16", progress=False)
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16  # loaded so, not cast
+    inv_freq = [b for n, b in bf16.model.named_buffers() if "inv_freq" in n]
+    assert inv_freq and all(b.dtype == torch.float32 for b in inv_freq)
+    fp32 = HFScorer(seq_cls.merged_dir, dtype="float32", progress=False)
+    np.testing.assert_allclose(
+        bf16.score(TASKS["qc"], rows), fp32.score(TASKS["qc"], rows), atol=0.03
+    )
+
+
+# ------------------------------------------------------------------ init adapter
+
+
+def test_init_adapter_is_the_starting_point(tiny_lm_dir, trained, tmp_path) -> None:
+    # A learning rate of ~0 for one step: what comes out is what went in.
+    result = _train(
+        tiny_lm_dir, tmp_path, init_adapter=trained.adapter_dir, learning_rate=1e-12,
+        max_steps=1, logging_steps=1,
+    )  # fmt: skip
+    start = load_file(trained.adapter_dir / "adapter_model.safetensors")
+    after = load_file(result.adapter_dir / "adapter_model.safetensors")
+    assert sorted(after) == sorted(start)
+    for key, value in start.items():
+        torch.testing.assert_close(after[key], value, rtol=0, atol=1e-8)
+    # The first loss is the trained adapter's (low), not a fresh LoRA's.
+    first_fresh = trained.summary["loss_history"][0]["loss"]
+    assert result.summary["loss_history"][0]["loss"] < 0.3 * first_fresh
+    assert result.summary["init_adapter"] == str(trained.adapter_dir)
+    assert result.summary["init_adapter_fingerprint"]
+
+
+def test_init_adapter_must_fit_the_run(tiny_lm_dir, trained, seq_cls, tmp_path) -> None:
+    adapter = trained.adapter_dir  # yes_no, rank 8, alpha 32, on tiny_lm_dir
+    with pytest.raises(ConfigError, match="rank 8, this run's lora_rank is 4"):
+        _train(tiny_lm_dir, tmp_path / "a", init_adapter=adapter, lora_rank=4)
+    with pytest.raises(ConfigError, match="head 'yes_no', this run's head is 'seq_cls'"):
+        _train(tiny_lm_dir, tmp_path / "b", init_adapter=adapter, head="seq_cls")
+    with pytest.raises(ConfigError, match="task_type 'SEQ_CLS', head 'yes_no' needs"):
+        _train(tiny_lm_dir, tmp_path / "c", init_adapter=seq_cls.adapter_dir)
+    other = build_tiny_lm(tmp_path / "other", seed=7)
+    with pytest.raises(ConfigError, match=r"base_model_fingerprint .* other base weights"):
+        _train(other, tmp_path / "d", init_adapter=adapter)
+    with pytest.raises(ConfigError, match="expected a peft adapter folder"):
+        _train(tiny_lm_dir, tmp_path / "e", init_adapter=tmp_path / "missing")
+
+
+def test_resume_refuses_checkpoints_from_another_init_adapter(
+    tiny_lm_dir, trained, tmp_path
+) -> None:
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    for item in trained.adapter_dir.iterdir():
+        (changed / item.name).write_bytes(item.read_bytes())
+    weights = load_file(changed / "adapter_model.safetensors")
+    save_file({k: v + 1e-3 for k, v in weights.items()}, changed / "adapter_model.safetensors")
+    run = tmp_path / "run"
+    _train(tiny_lm_dir, run, init_adapter=trained.adapter_dir, max_steps=2, save_steps=2)
+    with pytest.raises(ConfigError, match="init_adapter_fingerprint"):
+        _train(tiny_lm_dir, run, init_adapter=changed, max_steps=4, save_steps=2)
+    with pytest.raises(ConfigError, match=r"init_adapter_fingerprint: '[0-9a-f]+' -> None"):
+        _train(tiny_lm_dir, run, max_steps=4, save_steps=2)

@@ -1,6 +1,8 @@
 """The answer position, shared by training and scoring: p(yes) math, devices and
 dtypes, the tensor helpers that find the last prompt token and apply the two label rows
-of the head, and the prompt metadata written beside a trained model.
+of the head, the two kinds of head a model can answer with (:data:`HEADS`, and
+:func:`load_head_model` that builds either), and the prompt metadata written beside a
+trained model.
 
 Kept apart from :mod:`relevance.scoring` so that a change to a scoring backend does not
 change what training depends on (and DVC does not retrain for it).
@@ -22,6 +24,15 @@ from relevance.schema import Task
 
 # Written by training beside an adapter or merged model; checked by the scorers.
 PROMPT_META_FILE = "relevance_prompt.json"
+
+# How a model turns the last prompt token's hidden state into p(yes):
+# - "yes_no": the causal LM's own head; p(yes) = softmax over the " yes"/" no" logits.
+# - "seq_cls": a new 2-way linear head (``*ForSequenceClassification``'s ``score``,
+#   class 0 = "no", class 1 = "yes") on the same decoder body; p(yes) = softmax[:, 1].
+HEADS = ("yes_no", "seq_cls")
+
+# Class order of the seq_cls head (label 1 = relevant, as in the data).
+SEQ_CLS_ID2LABEL = {0: "no", 1: "yes"}
 
 
 # --------------------------------------------------------------------------- math
@@ -187,7 +198,8 @@ def head_logits(
 
 
 def decoder_body(model: torch.nn.Module) -> torch.nn.Module:
-    """The transformer body of a ``*ForCausalLM`` (``model.model``): everything but ``lm_head``."""
+    """The transformer body of a ``*ForCausalLM`` or ``*ForSequenceClassification``
+    (``model.model``): everything but ``lm_head`` / ``score``."""
     body = getattr(model, "base_model", model)
     if body is model:
         raise ConfigError(
@@ -197,12 +209,95 @@ def decoder_body(model: torch.nn.Module) -> torch.nn.Module:
     return body
 
 
+def check_head(head: str) -> str:
+    """``head`` if it is one of :data:`HEADS`, else ConfigError."""
+    if head not in HEADS:
+        raise ConfigError(f"unknown head {head!r}: expected one of {list(HEADS)}")
+    return head
+
+
+def load_head_model(
+    model_dir: str | Path,
+    *,
+    head: str,
+    dtype: torch.dtype,
+    pad_token_id: int | None = None,
+    **kwargs: Any,
+) -> torch.nn.Module:
+    """The model for ``head``, loaded from ``model_dir`` (a base LM or a trained folder).
+
+    ``yes_no``: ``AutoModelForCausalLM``. ``seq_cls``: ``AutoModelForSequenceClassification``
+    with 2 labels (:data:`SEQ_CLS_ID2LABEL`); on a causal-LM folder transformers maps the
+    config to its classification class (gemma-3-270m, ``gemma3_text``:
+    ``Gemma3TextForSequenceClassification``), loads the decoder body and draws a fresh
+    ``score`` [2, H] head (seeded by the caller's RNG). Its own forward pools the rightmost
+    token that is not ``pad_token_id``, so that is set: with right padding it is the last
+    prompt token, the same position :func:`gather_last_token` finds from the mask.
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    check_head(head)
+    if head == "yes_no":
+        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **kwargs)
+    if pad_token_id is None:
+        raise ConfigError(
+            f"{model_dir}: a seq_cls head pools the last non-padding token and needs a "
+            "pad token id: the tokenizer has neither a pad nor an eos token"
+        )
+    return AutoModelForSequenceClassification.from_pretrained(
+        model_dir,
+        dtype=dtype,
+        num_labels=2,
+        id2label=dict(SEQ_CLS_ID2LABEL),
+        label2id={v: k for k, v in SEQ_CLS_ID2LABEL.items()},
+        pad_token_id=pad_token_id,
+        **kwargs,
+    )
+
+
+def answer_rows(model: torch.nn.Module, *, head: str, labels: LabelTokens | None) -> torch.Tensor:
+    """The [2, H] weight rows that give the (yes, no) logits from the last hidden state.
+
+    ``yes_no``: the ``lm_head`` rows of the two label tokens. ``seq_cls``: the ``score``
+    rows in (yes, no) = (class 1, class 0) order, so softmax over them is p(yes) either way.
+    """
+    if check_head(head) == "yes_no":
+        if labels is None:
+            raise ConfigError("a yes_no head needs the label tokens")
+        return model.get_output_embeddings().weight[list(labels.ids)].detach().clone()
+    score = getattr(model, "score", None)
+    if not isinstance(score, torch.nn.Linear) or score.out_features != 2 or score.bias is not None:
+        raise ConfigError(
+            f"{type(model).__name__} has no 2-way bias-free `score` head: expected a "
+            "*ForSequenceClassification with num_labels 2"
+        )
+    return score.weight[[1, 0]].detach().clone()
+
+
 # ---------------------------------------------------------------- prompt meta
 
 
-def write_prompt_meta(folder: Path, *, task: Task, labels: LabelTokens) -> None:
-    """Record the prompt version, task and label tokens a model was trained with."""
-    meta = {"prompt_version": PROMPT_VERSION, "task": task.name, "label_tokens": labels.to_dict()}
+def write_prompt_meta(
+    folder: Path,
+    *,
+    task: Task,
+    labels: LabelTokens | None,
+    head: str = "yes_no",
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Record the prompt version, task, head and label tokens a model was trained with.
+
+    ``labels`` is None for a ``seq_cls`` head, which does not read the label tokens.
+    ``extra``: more JSON-able facts (training writes ``base_model_fingerprint`` and
+    ``lora_rank``, which :func:`relevance.training.train_lora` checks on an init adapter).
+    """
+    meta = {
+        "prompt_version": PROMPT_VERSION,
+        "task": task.name,
+        "head": check_head(head),
+        "label_tokens": labels.to_dict() if labels is not None else None,
+        **(extra or {}),
+    }
     (Path(folder) / PROMPT_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -220,8 +315,29 @@ def read_prompt_meta(folder: Path | None) -> dict[str, Any] | None:
     return meta
 
 
+def model_head(folder: Path) -> str:
+    """The head a model folder answers with: its prompt meta's ``head``; without one
+    (meta written before heads existed, or none at all), ``seq_cls`` if its config names
+    a ``*ForSequenceClassification`` architecture (or, for an adapter, its
+    ``adapter_config.json`` says ``SEQ_CLS``), else ``yes_no``."""
+    folder = Path(folder)
+    meta = read_prompt_meta(folder)
+    if meta is not None and meta.get("head") is not None:
+        return check_head(meta["head"])
+    config_file, adapter_file = folder / "config.json", folder / "adapter_config.json"
+    if config_file.is_file():
+        names = json.loads(config_file.read_text()).get("architectures") or []
+        if any(str(n).endswith("ForSequenceClassification") for n in names):
+            return "seq_cls"
+    if adapter_file.is_file() and json.loads(adapter_file.read_text()).get("task_type") == (
+        "SEQ_CLS"
+    ):
+        return "seq_cls"
+    return "yes_no"
+
+
 def _check_meta(
-    meta: dict[str, Any] | None, *, task: Task, labels: LabelTokens, where: Path
+    meta: dict[str, Any] | None, *, task: Task, labels: LabelTokens | None, where: Path
 ) -> None:
     if meta is None:
         return
@@ -230,8 +346,10 @@ def _check_meta(
             f"{where}: the model was trained for task {meta.get('task')!r}, "
             f"asked to score {task.name!r}"
         )
-    if meta.get("label_tokens") != labels.to_dict():
+    if meta.get("head", "yes_no") == "seq_cls":
+        return  # the label tokens play no part in a seq_cls head
+    if labels is None or meta.get("label_tokens") != labels.to_dict():
         raise ConfigError(
             f"{where}: the model was trained with label tokens {meta.get('label_tokens')}, "
-            f"the tokenizer now gives {labels.to_dict()}"
+            f"the tokenizer now gives {labels.to_dict() if labels is not None else None}"
         )

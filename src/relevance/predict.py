@@ -1,20 +1,31 @@
-"""Score every dev/test row of a task with a trained model: p(yes) per row."""
+"""Score every dev/test row of a task with a trained model, or an ensemble of them:
+p(yes) per row.
+
+An ensemble (the winning team's fold models) is weighted soft voting: the weighted mean
+of the members' p(yes) (:func:`average_p_yes`), members scored one after another so only
+one model is in memory at a time (:func:`predict_ensemble`).
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
+import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
-from relevance.errors import DataError
+from relevance.errors import ConfigError, DataError
 from relevance.params import PredictParams
 from relevance.schema import Task
-from relevance.scoring import make_scorer
+from relevance.scoring import check_yes_no_for_vllm, make_scorer
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +43,9 @@ PREDICTION_SCHEMA = pa.schema(
 def scorer_for(model_dir: Path, *, base_model: Path, params: PredictParams) -> Any:
     """The scorer for a trained model folder (``merged/`` if present, else base + adapter).
 
-    A merged model loads straight into bf16, the fastest CPU path (DESIGN.md).
+    A merged model loads straight into bf16, the fastest CPU path (DESIGN.md). The head
+    (yes/no or seq_cls) comes from the folder's prompt meta; a seq_cls model with the
+    vllm backend is a ConfigError (hf only).
     """
     merged, adapter = model_dir / "merged", model_dir / "adapter"
     if merged.is_dir():
@@ -41,6 +54,8 @@ def scorer_for(model_dir: Path, *, base_model: Path, params: PredictParams) -> A
         target, extra = base_model, {"adapter_dir": adapter}
     else:
         raise DataError(f"{model_dir}: no merged/ or adapter/ folder: run train first")
+    if params.backend == "vllm":
+        check_yes_no_for_vllm(merged if merged.is_dir() else adapter)
     if params.backend == "hf":
         extra.update(batch_size=params.batch_size, device=params.device, dtype=params.dtype)
     else:
@@ -52,34 +67,187 @@ def scorer_for(model_dir: Path, *, base_model: Path, params: PredictParams) -> A
     return make_scorer(params.backend, target, max_length=params.max_length, **extra)
 
 
+def _read_split(source: Path | pd.DataFrame) -> pd.DataFrame:
+    """Rows of a split: a Parquet path, or rows already read (and prepared, e.g. with
+    :func:`relevance.inputs.prepare_rows`)."""
+    rows = source if isinstance(source, pd.DataFrame) else pd.read_parquet(source)
+    if rows.empty:
+        where = "rows" if isinstance(source, pd.DataFrame) else str(source)
+        raise DataError(f"{where}: no rows to score")
+    return rows
+
+
+def _write_split(rows: pd.DataFrame, p_yes: np.ndarray, path: Path) -> None:
+    table = pa.table(
+        {
+            "id": rows["id"].to_numpy(),
+            "language": rows["language"].to_numpy(),
+            "lang": rows["lang"].to_numpy(),
+            "p_yes": p_yes,
+            "label": pa.array(rows["label"].astype("Int8"), type=pa.int8(), from_pandas=True),
+        },
+        schema=PREDICTION_SCHEMA,
+    )
+    pq.write_table(table, path, compression="zstd")
+
+
 def predict_splits(
-    *, task: Task, scorer: Any, split_files: dict[str, Path], out_dir: Path
+    *, task: Task, scorer: Any, split_files: dict[str, Path | pd.DataFrame], out_dir: Path
 ) -> dict[str, Any]:
     """Write ``<split>.parquet`` (id, language, lang, p_yes, label) for each split."""
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {}
     for split, path in split_files.items():
-        rows = pd.read_parquet(path)
-        if rows.empty:
-            raise DataError(f"{path}: no rows to score")
+        rows = _read_split(path)
         start = time.perf_counter()
         p_yes = scorer.score(task, rows)
         seconds = time.perf_counter() - start
-        table = pa.table(
-            {
-                "id": rows["id"].to_numpy(),
-                "language": rows["language"].to_numpy(),
-                "lang": rows["lang"].to_numpy(),
-                "p_yes": p_yes,
-                "label": pa.array(rows["label"].astype("Int8"), type=pa.int8(), from_pandas=True),
-            },
-            schema=PREDICTION_SCHEMA,
-        )
-        pq.write_table(table, out_dir / f"{split}.parquet", compression="zstd")
+        _write_split(rows, p_yes, out_dir / f"{split}.parquet")
         metrics[split] = {
             "rows": len(rows),
             "mean_p_yes": round(float(p_yes.mean()), 6),
             "pairs_per_second": round(len(rows) / seconds, 2),
         }
         log.info("%s %s: scored %d rows in %.1f s", task.code, split, len(rows), seconds)
+    return metrics
+
+
+# ------------------------------------------------------------------- ensembles
+
+
+def ensemble_weights(count: int, weights: Sequence[float] | None = None) -> np.ndarray:
+    """Normalised member weights: float64 [count], non-negative, summing to 1.
+
+    Args:
+        count: number of members (>= 1).
+        weights: one finite, non-negative weight per member, not all zero; None gives
+            every member the same weight.
+
+    Raises:
+        ConfigError: no members, a count mismatch, or a negative, non-finite or all-zero
+            weight (the message lists what came).
+    """
+    if count < 1:
+        raise ConfigError("an ensemble needs at least one model: got none")
+    if weights is None:
+        return np.full(count, 1.0 / count)
+    values = list(weights)
+    if len(values) != count:
+        raise ConfigError(
+            f"ensemble weights: expected one per model ({count}), got {len(values)}: {values}"
+        )
+    try:
+        w = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"ensemble weights must be numbers, got {values}") from err
+    bad = [v for v in values if not math.isfinite(float(v)) or float(v) < 0]
+    if bad:
+        raise ConfigError(f"ensemble weights must be finite and >= 0, got {values}")
+    if w.sum() <= 0:
+        raise ConfigError(f"ensemble weights must not all be 0, got {values}")
+    return w / w.sum()
+
+
+def average_p_yes(
+    p_yes: Sequence[np.ndarray], weights: Sequence[float] | None = None
+) -> np.ndarray:
+    """Weighted soft voting: the weighted mean of several models' p(yes) for the same rows.
+
+    Args:
+        p_yes: one array per model, each [N] with values in [0, 1], rows in the same order.
+        weights: one weight per model (normalised here: only their ratios matter), >= 0
+            and not all 0; None: equal weights (the plain mean).
+
+    Returns:
+        float64 [N]: ``sum_k w_k * p_yes[k] / sum_k w_k``.
+
+    Raises:
+        ConfigError: no arrays, bad weights (:func:`ensemble_weights`).
+        DataError: arrays of different shapes, not 1-D, or values outside [0, 1] / NaN.
+    """
+    w = ensemble_weights(len(p_yes), weights)
+    arrays = [np.asarray(a, dtype=np.float64) for a in p_yes]
+    shapes = [a.shape for a in arrays]
+    if any(len(s) != 1 for s in shapes) or len(set(shapes)) != 1:
+        raise DataError(f"p(yes) arrays must be 1-D and the same length, got shapes {shapes}")
+    stacked = np.stack(arrays)  # [K, N]
+    outside = ~((stacked >= 0) & (stacked <= 1))  # NaN counts as outside
+    if outside.any():
+        members = sorted(set(np.nonzero(outside)[0].tolist()))
+        raise DataError(
+            f"p(yes) must lie in [0, 1]: arrays {members} have {int(outside.sum())} values "
+            "outside (or NaN)"
+        )
+    return w @ stacked
+
+
+def predict_ensemble(
+    *,
+    task: Task,
+    model_dirs: Sequence[Path],
+    base_model: Path,
+    params: PredictParams,
+    split_files: dict[str, Path | pd.DataFrame],
+    out_dir: Path,
+    weights: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Score every split with each model in ``model_dirs`` and write the weighted mean.
+
+    Each model folder is what :func:`scorer_for` takes (a train output with ``merged/``
+    or ``adapter/``; heads may differ). Models are scored one after another and each is
+    freed before the next loads, so memory holds one model (plus the [models, rows]
+    p(yes) floats). Writes ``<split>.parquet`` with the :data:`PREDICTION_SCHEMA` of
+    :func:`predict_splits`, ``p_yes`` being the ensemble's.
+
+    Returns:
+        per split: ``rows``, ``mean_p_yes`` (ensemble), ``pairs_per_second`` (rows over
+        the scoring time of all members), and ``members``: per model its folder,
+        normalised weight, ``mean_p_yes`` and ``pairs_per_second``.
+
+    Raises:
+        ConfigError: bad weights (checked before any model loads).
+    """
+    model_dirs = [Path(m) for m in model_dirs]
+    w = ensemble_weights(len(model_dirs), weights)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows_of = {split: _read_split(path) for split, path in split_files.items()}
+    scores: dict[str, list[np.ndarray]] = {split: [] for split in rows_of}
+    members: dict[str, list[dict[str, Any]]] = {split: [] for split in rows_of}
+    seconds = dict.fromkeys(rows_of, 0.0)
+    for k, model_dir in enumerate(model_dirs):
+        log.info("ensemble member %d/%d: %s (weight %.4f)", k + 1, len(model_dirs), model_dir, w[k])
+        scorer = scorer_for(model_dir, base_model=base_model, params=params)
+        for split, rows in rows_of.items():
+            start = time.perf_counter()
+            p_yes = scorer.score(task, rows)
+            took = time.perf_counter() - start
+            seconds[split] += took
+            scores[split].append(p_yes)
+            members[split].append(
+                {
+                    "model": str(model_dir),
+                    "weight": round(float(w[k]), 6),
+                    "mean_p_yes": round(float(p_yes.mean()), 6),
+                    "pairs_per_second": round(len(rows) / took, 2),
+                }
+            )
+        # Free this model before the next one loads.
+        del scorer
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    metrics: dict[str, Any] = {}
+    for split, rows in rows_of.items():
+        p_yes = average_p_yes(scores[split], w)
+        _write_split(rows, p_yes, out_dir / f"{split}.parquet")
+        metrics[split] = {
+            "rows": len(rows),
+            "mean_p_yes": round(float(p_yes.mean()), 6),
+            "pairs_per_second": round(len(rows) / seconds[split], 2),
+            "members": members[split],
+        }
+        log.info(
+            "%s %s: %d models, %d rows in %.1f s",
+            task.code, split, len(model_dirs), len(rows), seconds[split],
+        )  # fmt: skip
     return metrics

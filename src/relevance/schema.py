@@ -66,14 +66,32 @@ def iso_language(code: str) -> str:
 # that is not followed by whitespace.
 _LEVEL_SEPARATOR = re.compile(r",(?!\s)")
 
+# Level names that contain a comma with no space after it, so the rule above would cut
+# them in two. Seen in the real data (a top-level category of ~4% of QC rows).
+NAMES_WITH_BARE_COMMA = frozenset({"sports shoes,clothing&accessories"})
+
+
+def _rejoin_known_names(parts: list[str]) -> list[str]:
+    """Join adjacent parts that together form a name in NAMES_WITH_BARE_COMMA."""
+    joined: list[str] = []
+    for part in parts:
+        if joined and f"{joined[-1]},{part}".lower() in NAMES_WITH_BARE_COMMA:
+            joined[-1] = f"{joined[-1]},{part}"
+        else:
+            joined.append(part)
+    return joined
+
 
 def category_levels(path: str) -> list[str]:
     """Split a category path into its levels.
 
     >>> category_levels("automobiles, parts & accessories,interior accessories")
     ['automobiles, parts & accessories', 'interior accessories']
+    >>> category_levels("sports shoes,clothing&accessories,running shoes")
+    ['sports shoes,clothing&accessories', 'running shoes']
     """
-    return [level.strip() for level in _LEVEL_SEPARATOR.split(path) if level.strip()]
+    parts = [level.strip() for level in _LEVEL_SEPARATOR.split(path) if level.strip()]
+    return _rejoin_known_names(parts)
 
 
 def category_prefix(path: str, levels: int) -> str:

@@ -6,8 +6,11 @@ the two-way math (:func:`two_way_p_yes`):
 - :class:`HFScorer`: transformers on CPU or one GPU. Runs only the decoder body, takes
   the hidden state of each row's last real token and multiplies it by just the two
   ``lm_head`` rows of "yes" and "no": with Gemma's 262k-token vocabulary, full logits at
-  every position cost several times the model body (DESIGN.md, CPU facts).
-- :class:`VllmScorer`: vLLM on CUDA GPUs (optional extra ``.[gpu]``).
+  every position cost several times the model body (DESIGN.md, CPU facts). A model
+  trained with a classification head (``head: seq_cls``) runs the same body and takes
+  the two rows of its ``score`` head instead, so it shares the prefix cache and the
+  p(yes) math; the scorer reads which head a folder has from its prompt meta.
+- :class:`VllmScorer`: vLLM on CUDA GPUs (optional extra ``.[gpu]``); yes/no heads only.
 
 The tensor helpers (:func:`pad_right`, :func:`gather_last_token`, :func:`head_logits`) live
 in :mod:`relevance.answer`, shared with training, so the answer position is found the
@@ -29,11 +32,16 @@ import torch
 from tqdm.auto import tqdm
 
 from relevance.answer import (
+    HEADS,
     PROMPT_META_FILE,
     _check_meta,
+    answer_rows,
+    check_head,
     decoder_body,
     gather_last_token,
     head_logits,
+    load_head_model,
+    model_head,
     p_yes_from_logprobs,
     pad_right,
     read_prompt_meta,
@@ -65,7 +73,8 @@ class HFScorer:
 
     Args:
         model_dir: a transformers causal-LM folder with its tokenizer: the base model,
-            or a merged model from training (``out_dir/merged``; the fastest path).
+            or a merged model from training (``out_dir/merged``; the fastest path; a
+            ``seq_cls`` merged folder is a ``*ForSequenceClassification``).
         adapter_dir: a peft LoRA adapter on top of ``model_dir``; merged into the
             weights at load time (in fp32, then cast: this briefly holds the model
             in fp32).
@@ -83,6 +92,11 @@ class HFScorer:
             cache, and run only each row's remaining tokens against it. Same scores
             (fp32 within 1e-5), about 1.6x the pairs/s on CPU. Off where a prompt is
             longer than a sliding-window layer's window, which would crop that cache.
+            A ``seq_cls`` head uses it too: the body is the same, only the two head
+            rows differ.
+        head: ``"auto"``: what the prompt meta of ``adapter_dir`` (else ``model_dir``)
+            says (:func:`relevance.answer.model_head`); or ``"yes_no"`` / ``"seq_cls"``,
+            which must then agree with the meta.
     """
 
     def __init__(
@@ -96,8 +110,9 @@ class HFScorer:
         dtype: str | torch.dtype = "auto",
         progress: bool = True,
         prefix_cache: bool = True,
+        head: str = "auto",
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -115,19 +130,35 @@ class HFScorer:
             torch.set_flush_denormal(True)
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        self.labels = resolve_label_tokens(self.tokenizer)
         meta_dir = self.adapter_dir if self.adapter_dir is not None else self.model_dir
         self._meta = read_prompt_meta(meta_dir)
         self._meta_dir = meta_dir
+        found = model_head(meta_dir)
+        if head != "auto" and check_head(head) != found:
+            raise ConfigError(
+                f"{meta_dir} holds a {found!r} model, asked to score it as {head!r}: "
+                f"use head 'auto' (expected one of {['auto', *HEADS]})"
+            )
+        self.head = found
+        # A seq_cls head never reads the label tokens (its tokenizer need not have them).
+        self.labels = resolve_label_tokens(self.tokenizer) if found == "yes_no" else None
+        pad_id = self.tokenizer.pad_token_id
+        self._pad_id = pad_id if pad_id is not None else self.tokenizer.eos_token_id
 
         if self.adapter_dir is None:
-            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=self.dtype)
+            model = load_head_model(
+                self.model_dir, head=found, dtype=self.dtype, pad_token_id=self._pad_id
+            )
         else:
             from peft import PeftModel
 
             # Merge in fp32 and round once: LoRA deltas added to bf16 weights would be
-            # rounded away wherever they are below half a bf16 step of the weight.
-            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32)
+            # rounded away wherever they are below half a bf16 step of the weight. A
+            # seq_cls adapter also carries its trained `score` head (peft modules_to_save),
+            # which replaces the fresh one the load draws.
+            model = load_head_model(
+                self.model_dir, head=found, dtype=torch.float32, pad_token_id=self._pad_id
+            )
             model = PeftModel.from_pretrained(model, self.adapter_dir).merge_and_unload()
             if self.dtype != torch.float32:
                 # Parameters only, as a load with dtype=bf16 does: buffers such as the
@@ -137,25 +168,30 @@ class HFScorer:
         model.eval().to(self.device)
         self.model = model
         self._body = decoder_body(model)
-        # Only the two label rows of the head are ever used: [2, H].
-        head = model.get_output_embeddings().weight
-        self._label_rows = head[list(self.labels.ids)].detach().clone()
-        self._softcap = getattr(model.config, "final_logit_softcapping", None)
-        pad_id = self.tokenizer.pad_token_id
-        self._pad_id = pad_id if pad_id is not None else self.tokenizer.eos_token_id
+        # Only two rows of the head are ever used, in (yes, no) order: [2, H]. The
+        # lm_head's final-logit softcap is part of a yes_no head only (a
+        # *ForSequenceClassification applies none).
+        self._label_rows = answer_rows(model, head=found, labels=self.labels)
+        self._softcap = (
+            getattr(model.config, "final_logit_softcapping", None) if found == "yes_no" else None
+        )
         logger.info(
-            "HFScorer: %s%s on %s in %s, label tokens %r/%r",
+            "HFScorer: %s%s on %s in %s, %s",
             self.model_dir,
             f" + adapter {self.adapter_dir}" if self.adapter_dir else "",
             self.device,
             self.dtype,
-            self.labels.yes_text,
-            self.labels.no_text,
+            f"label tokens {self.labels.yes_text!r}/{self.labels.no_text!r}"
+            if self.labels is not None
+            else "seq_cls head (p(yes) = softmax(score logits)[:, 1])",
         )
 
     @torch.inference_mode()
     def label_logits(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
-        """The (yes, no) logits at the answer position: float32 [len(rows), 2], row order."""
+        """The (yes, no) logits at the answer position: float32 [len(rows), 2], row order.
+
+        For a ``seq_cls`` head: the ``score`` logits of class 1 ("yes") and class 0 ("no").
+        """
         _check_meta(self._meta, task=task, labels=self.labels, where=self._meta_dir)
         encoded = encode_rows(self.tokenizer, task, rows, max_length=self.max_length)
         out = np.empty((len(encoded), 2), dtype=np.float32)
@@ -272,6 +308,11 @@ class VllmScorer:
     :func:`p_yes_from_logprobs`. Prompts go in as token ids from
     :func:`relevance.prompt.encode_rows`, identical to training and :class:`HFScorer`.
 
+    Only ``yes_no`` heads: a ``seq_cls`` model raises ConfigError. vLLM can serve
+    ``*ForSequenceClassification`` models with its pooling runner (``LLM.classify``,
+    last-token pooling), which may fit a merged seq_cls model, but that path was not
+    run here (no GPU), so it is refused rather than shipped untested.
+
     Args:
         model_dir: a merged model folder (``out_dir/merged``), or a base model.
         adapter_dir: a peft LoRA adapter, served with vLLM's LoRA support.
@@ -296,11 +337,12 @@ class VllmScorer:
         progress: bool = True,
         engine_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
+        self.model_dir = Path(model_dir)
+        self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
+        check_yes_no_for_vllm(self.adapter_dir or self.model_dir)
         vllm = _import_vllm()
         from transformers import AutoTokenizer
 
-        self.model_dir = Path(model_dir)
-        self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
         self.max_length = max_length
         self.progress = progress
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
@@ -358,6 +400,15 @@ def vllm_sampling_kwargs(labels: LabelTokens) -> dict[str, Any]:
     }
 
 
+def check_yes_no_for_vllm(folder: Path) -> None:
+    """ConfigError if ``folder`` holds a ``seq_cls`` model: the vLLM backend is yes/no only."""
+    if model_head(folder) == "seq_cls":
+        raise ConfigError(
+            f"{folder} holds a seq_cls (classification-head) model: the vllm backend scores "
+            "yes_no heads only; score it with backend 'hf' (predict.backend: hf)"
+        )
+
+
 def _import_vllm() -> Any:
     try:
         import vllm
@@ -383,6 +434,7 @@ __all__ = [
     "HFScorer",
     "Scorer",
     "VllmScorer",
+    "check_yes_no_for_vllm",
     "decoder_body",
     "gather_last_token",
     "head_logits",

@@ -15,6 +15,18 @@ padding) then meets the ``lm_head``:
 - ``loss="two_way"``: cross-entropy over the yes/no logits only, [B, 2] logits (two
   ``lm_head`` rows).
 
+With ``head="seq_cls"`` (the winning team's classification head) the base LM loads as
+``AutoModelForSequenceClassification`` instead: the same decoder body, the ``lm_head``
+replaced by a fresh 2-way linear ``score`` head (class 1 = "yes"), trained whole (peft
+``modules_to_save``) beside the LoRA adapters, with cross-entropy on the labels. The
+prompt is the same text (``### Response:`` tail included: it marks the position the
+head reads, and keeps one prompt for both heads); the head reads the hidden state of
+the last prompt token, which the model's own forward finds as the rightmost
+non-padding token.
+
+``init_adapter`` starts from a trained LoRA adapter (task-adaptive pre-training: the
+other task's adapter) instead of a fresh one.
+
 Precision (DESIGN.md, CPU facts): fp32 master weights under bf16 autocast trained 10x
 faster on this CPU than bf16 weights. So on CPU the weights load in fp32 and the
 Trainer runs with ``bf16=True`` when the CPU has fast bf16. In this transformers the
@@ -46,9 +58,12 @@ import pandas as pd
 import torch
 
 from relevance.answer import (
+    HEADS,
     gather_last_token,
     head_logits,
+    load_head_model,
     pad_right,
+    read_prompt_meta,
     resolve_device,
     supports_bf16,
     write_prompt_meta,
@@ -100,7 +115,15 @@ class TrainConfig:
         max_length: longest prompt in tokens (paper QI 512); longer prompts lose the
             end of the candidate (:func:`relevance.prompt.encode_rows`).
         loss: ``"lm"``: -log p(label token) over the full vocabulary at the answer
-            position; ``"two_way"``: cross-entropy over the yes/no logits only.
+            position; ``"two_way"``: cross-entropy over the yes/no logits only. For the
+            ``yes_no`` head only (``seq_cls`` always uses 2-way cross-entropy).
+        head: ``"yes_no"``: the LM's own head answers " yes"/" no" (the paper).
+            ``"seq_cls"``: a new 2-way classification head on the decoder body (the
+            winning team, DcuRAGONs), trained with the LoRA; p(yes) = softmax[:, 1].
+            Scored by the hf backend only.
+        init_from: ``"none"``: a fresh LoRA. ``"other_task"``: task-adaptive
+            pre-training (the winning team's): ``train@<task>`` continues from the adapter
+            ``tapt@<task>`` trained on the other task's rows (``init_adapter``).
         seed: seeds LoRA initialisation, dropout and data order.
         max_steps: stop after this many optimizer steps (-1: run all ``epochs``).
         warmup_ratio: fraction of the steps with a linear learning-rate warmup.
@@ -131,6 +154,8 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     max_length: int = 256
     loss: Literal["lm", "two_way"] = "lm"
+    head: Literal["yes_no", "seq_cls"] = "yes_no"
+    init_from: Literal["none", "other_task"] = "none"
     seed: int = 42
     max_steps: int = -1
     warmup_ratio: float = 0.03
@@ -164,6 +189,10 @@ class TrainConfig:
             problems.append(f"max_length must be an integer >= 16, got {self.max_length!r}")
         if self.loss not in ("lm", "two_way"):
             problems.append(f"loss must be 'lm' or 'two_way', got {self.loss!r}")
+        if self.init_from not in ("none", "other_task"):
+            problems.append(f"init_from must be 'none' or 'other_task', got {self.init_from!r}")
+        if self.head not in HEADS:
+            problems.append(f"head must be one of {list(HEADS)}, got {self.head!r}")
         if not isinstance(self.max_steps, int) or (self.max_steps < 1 and self.max_steps != -1):
             problems.append(
                 f"max_steps must be -1 (none) or an integer >= 1, got {self.max_steps!r}"
@@ -310,6 +339,80 @@ def _model_fingerprint(model_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _adapter_fingerprint(adapter_dir: Path) -> str:
+    """sha256 over an adapter's config and weight files: a resumed run must start from
+    the same init adapter."""
+    digest = hashlib.sha256()
+    files = [adapter_dir / "adapter_config.json", *sorted(adapter_dir.glob("adapter_model.*"))]
+    for path in files:
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
+# peft task type of each head.
+_PEFT_TASK = {"yes_no": "CAUSAL_LM", "seq_cls": "SEQ_CLS"}
+
+
+def _check_init_adapter(init_adapter: Path, *, config: TrainConfig, model_fingerprint: str) -> None:
+    """ConfigError unless ``init_adapter`` is a LoRA adapter this run can continue from:
+    same rank and alpha (the weights mean something else under another scale), same head
+    (peft task type and prompt meta), same base weights (meta ``base_model_fingerprint``,
+    written by :func:`train_lora`) and, when ``config.target_modules`` names modules, the
+    same modules. An adapter without our meta can only be checked by its shapes, at load.
+    """
+    config_file = init_adapter / "adapter_config.json"
+    if not config_file.is_file() or not any(init_adapter.glob("adapter_model.*")):
+        raise ConfigError(
+            f"init_adapter {init_adapter}: expected a peft adapter folder (adapter_config.json "
+            "and adapter_model.safetensors), e.g. the adapter/ of a tapt@<task> run"
+        )
+    saved = json.loads(config_file.read_text())
+    diffs = []
+    if saved.get("peft_type") != "LORA":
+        diffs.append(f"peft_type {saved.get('peft_type')!r}, expected 'LORA'")
+    if saved.get("r") != config.lora_rank:
+        diffs.append(f"rank {saved.get('r')!r}, this run's lora_rank is {config.lora_rank}")
+    if saved.get("lora_alpha") != config.lora_alpha:
+        diffs.append(
+            f"lora_alpha {saved.get('lora_alpha')!r}, this run's lora_alpha is {config.lora_alpha}"
+        )
+    if saved.get("task_type") != _PEFT_TASK[config.head]:
+        diffs.append(
+            f"peft task_type {saved.get('task_type')!r}, head {config.head!r} needs "
+            f"{_PEFT_TASK[config.head]!r}"
+        )
+    if not isinstance(config.target_modules, str):
+        modules = saved.get("target_modules")
+        if not isinstance(modules, list) or set(modules) != set(config.target_modules):
+            diffs.append(
+                f"target_modules {modules!r}, this run's are {list(config.target_modules)}"
+            )
+    meta = read_prompt_meta(init_adapter)
+    if meta is None:
+        logger.warning(
+            "init_adapter %s has no prompt meta: its base model is checked by shapes only",
+            init_adapter,
+        )
+    else:
+        if meta.get("head", "yes_no") != config.head:
+            diffs.append(f"head {meta.get('head', 'yes_no')!r}, this run's head is {config.head!r}")
+        base = meta.get("base_model_fingerprint")
+        if base is None:
+            logger.warning(
+                "init_adapter %s does not record its base model: checked by shapes only",
+                init_adapter,
+            )
+        elif base != model_fingerprint:
+            diffs.append(
+                f"base_model_fingerprint {base}, this run's base model is {model_fingerprint} "
+                "(trained on other base weights)"
+            )
+    if diffs:
+        raise ConfigError(f"init_adapter {init_adapter} does not fit this run: " + "; ".join(diffs))
+
+
 def _code_fingerprint() -> str:
     """sha256 of the modules that define a training run (loss, answer position, prompt).
 
@@ -334,10 +437,13 @@ def _answer_trainer_class() -> type:
     class AnswerTrainer(Trainer):
         """Trainer whose loss reads only the answer position (see module docstring)."""
 
-        def __init__(self, *args: Any, labels: LabelTokens, loss: str, **kwargs: Any) -> None:
+        def __init__(
+            self, *args: Any, labels: LabelTokens | None, loss: str, head: str, **kwargs: Any
+        ) -> None:
             super().__init__(*args, **kwargs)
             self.label_tokens = labels
             self.loss_kind = loss
+            self.head = head
             # Our loss is a mean over the micro-batch, so the Trainer must divide it by
             # the accumulation steps (it skips that for models that take loss kwargs).
             self.model_accepts_loss_kwargs = False
@@ -351,6 +457,12 @@ def _answer_trainer_class() -> type:
         ) -> torch.Tensor | tuple[torch.Tensor, Any]:
             mask = inputs["attention_mask"]
             labels = inputs["label"]  # [B], 1 = relevant
+            if self.head == "seq_cls":
+                # The model's forward pools the score head at each row's last non-pad
+                # token (pad_token_id set at load): [B, 2] class logits, 1 = "yes".
+                outputs = model(input_ids=inputs["input_ids"], attention_mask=mask, use_cache=False)
+                loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels)
+                return (loss, {"logits": outputs.logits}) if return_outputs else loss
             # Through the (possibly DDP-wrapped, autocast-wrapped) top-level forward, so
             # accelerate's autocast and DDP's gradient sync apply. No positions get
             # logits: only the final hidden states are wanted.
@@ -481,6 +593,7 @@ def _check_resume(out_dir: Path, run: dict[str, Any], *, restart_on_mismatch: bo
             "model_dir",
             "model_fingerprint",
             "code_fingerprint",
+            "init_adapter_fingerprint",
         ):
             if before.get(key) != run[key]:
                 diffs.append(f"{key}: {before.get(key)!r} -> {run[key]!r}")
@@ -528,8 +641,10 @@ def train_lora(
     out_dir: str | Path,
     restart_on_mismatch: bool = False,
     progress: bool = True,
+    init_adapter: str | Path | None = None,
 ) -> TrainResult:
-    """Fine-tune a LoRA adapter on ``rows`` so the model answers " yes"/" no".
+    """Fine-tune a LoRA adapter on ``rows`` so the model answers " yes"/" no"
+    (``config.head="yes_no"``) or its 2-way classification head does (``"seq_cls"``).
 
     Args:
         model_dir: base causal-LM folder with its tokenizer (e.g. gemma-3-270m).
@@ -544,6 +659,12 @@ def train_lora(
             data, task, prompt or settings), delete them and start over instead of
             raising ConfigError.
         progress: show the Trainer's tqdm bar.
+        init_adapter: a LoRA adapter folder to continue training from instead of a
+            fresh LoRA (task-adaptive pre-training: e.g. the other task's adapter from
+            a ``tapt@<task>`` stage). Its rank, alpha, head and base model must match
+            this run (ConfigError otherwise); its target modules are the ones trained,
+            and ``config.lora_dropout`` applies. Its content is part of the resume
+            fingerprint. For ``seq_cls`` it also brings its trained ``score`` head.
 
     Returns:
         :class:`TrainResult`; its ``summary`` has steps, rows, samples seen, the loss
@@ -551,23 +672,26 @@ def train_lora(
 
     Raises:
         DataError: missing columns or labels other than 0/1.
-        ConfigError: bad settings, a tokenizer without single-token yes/no, or
-            checkpoints in ``out_dir`` from a different run.
+        ConfigError: bad settings, a tokenizer without single-token yes/no (yes_no
+            head), checkpoints in ``out_dir`` from a different run, or an
+            ``init_adapter`` that does not fit.
     """
-    from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from peft import LoraConfig, PeftConfig, PeftModel, TaskType, get_peft_model
+    from transformers import AutoTokenizer, set_seed
 
     started = time.perf_counter()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
+    init_adapter = Path(init_adapter) if init_adapter is not None else None
     labels_np = _check_labels(rows)
 
     # 1. Device and precision.
     device = resolve_device("auto")
     use_bf16, weights_dtype = _precision(config, device)
 
-    # 2. Prompts -> token ids, and the label tokens the loss targets.
+    # 2. Prompts -> token ids, and the label tokens the loss targets (a seq_cls head
+    #    has its own two classes and never reads them).
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    label_tokens = resolve_label_tokens(tokenizer)
+    label_tokens = resolve_label_tokens(tokenizer) if config.head == "yes_no" else None
     input_ids = encode_rows(tokenizer, task, rows, max_length=config.max_length)
     dataset = _RowsDataset(input_ids, labels_np)
     lengths = np.fromiter((len(x) for x in input_ids), dtype=np.int64, count=len(input_ids))
@@ -575,14 +699,21 @@ def train_lora(
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     )
 
-    # 3. Resume only a checkpoint of this very run (same data, task, prompt, settings).
+    # 3. Resume only a checkpoint of this very run (same data, task, prompt, settings,
+    #    init adapter).
+    model_fingerprint = _model_fingerprint(model_dir)
+    if init_adapter is not None:
+        _check_init_adapter(init_adapter, config=config, model_fingerprint=model_fingerprint)
     run = {
         "task": task.name,
         "prompt_version": PROMPT_VERSION,
         "data_fingerprint": _fingerprint(input_ids, labels_np),
         "model_dir": model_dir.name,
-        "model_fingerprint": _model_fingerprint(model_dir),
+        "model_fingerprint": model_fingerprint,
         "code_fingerprint": _code_fingerprint(),
+        "init_adapter_fingerprint": (
+            _adapter_fingerprint(init_adapter) if init_adapter is not None else None
+        ),
         "config": config.to_dict(),
     }
     resume_from = _check_resume(out_dir, run, restart_on_mismatch=restart_on_mismatch)
@@ -592,33 +723,53 @@ def train_lora(
     if int(os.environ.get("RANK", "0")) == 0:
         (out_dir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
 
-    # 4. Model: base weights frozen, LoRA adapters trainable, seeded.
+    # 4. Model: base weights frozen, LoRA adapters (and a seq_cls head) trainable,
+    #    seeded (the seed also draws the fresh seq_cls head).
     set_seed(config.seed)
     attention = config.attn_implementation
     if attention == "auto":
         # On CPU, SDPA's flash-attention backward cost ~12% of a step at these short
         # prompts; eager attention was ~25% faster per step here (2 cores, ~90 tokens).
         attention = "eager" if device.type == "cpu" else "sdpa"
-    model = AutoModelForCausalLM.from_pretrained(
-        model_dir, dtype=weights_dtype, attn_implementation=attention
+    model = load_head_model(
+        model_dir,
+        head=config.head,
+        dtype=weights_dtype,
+        pad_token_id=pad_id,
+        attn_implementation=attention,
     )
     forward_params = inspect.signature(model.forward).parameters
-    if "logits_to_keep" not in forward_params:
+    if config.head == "yes_no" and "logits_to_keep" not in forward_params:
         raise ConfigError(
             f"{type(model).__name__}.forward has no logits_to_keep argument: training it here "
             "would build full-vocabulary logits at every position"
         )
     model.config.use_cache = False
-    target = config.target_modules
-    lora = LoraConfig(
-        task_type=TaskType.CAUSAL_LM,
-        r=config.lora_rank,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=target if isinstance(target, str) else list(target),
-        bias="none",
-    )
-    model = get_peft_model(model, lora)
+    if init_adapter is None:
+        target = config.target_modules
+        lora = LoraConfig(
+            # SEQ_CLS: peft adds the `score` head to modules_to_save (trained whole, saved
+            # with the adapter) and keeps it out of "all-linear".
+            task_type=TaskType.SEQ_CLS if config.head == "seq_cls" else TaskType.CAUSAL_LM,
+            r=config.lora_rank,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=target if isinstance(target, str) else list(target),
+            bias="none",
+        )
+        model = get_peft_model(model, lora)
+    else:
+        init_config = PeftConfig.from_pretrained(str(init_adapter))
+        init_config.lora_dropout = config.lora_dropout
+        try:
+            model = PeftModel.from_pretrained(
+                model, str(init_adapter), is_trainable=True, config=init_config
+            )
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise ConfigError(
+                f"init_adapter {init_adapter} does not load onto {model_dir}: {err}"
+            ) from err
+        logger.info("starting from the LoRA adapter %s", init_adapter)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     effective_batch = config.per_device_batch_size * config.gradient_accumulation_steps
@@ -626,7 +777,7 @@ def train_lora(
         "training %s LoRA r=%d on %d %s rows (%.0f%% positive, %.1f tokens/row, max %d): "
         "%s trainable of %s params; device %s, weights %s, bf16 autocast %s; "
         "%d rows per optimizer step per device, %d tokens",
-        config.loss,
+        config.loss if config.head == "yes_no" else "seq_cls",
         config.lora_rank,
         len(rows),
         task.name,
@@ -654,6 +805,7 @@ def train_lora(
         processing_class=tokenizer,
         labels=label_tokens,
         loss=config.loss,
+        head=config.head,
     )
     probe = _MatmulProbe(model)
     resumed_step = 0
@@ -669,15 +821,23 @@ def train_lora(
     adapter_dir = out_dir / ADAPTER_DIR
     trainer.save_model(str(adapter_dir))
     merged_dir = out_dir / MERGED_DIR if config.merge else None
+    meta: dict[str, Any] = {
+        "task": task,
+        "labels": label_tokens,
+        "head": config.head,
+        # Lets a later run that starts from this adapter check its base weights.
+        "extra": {"base_model_fingerprint": model_fingerprint},
+    }
     if trainer.is_world_process_zero():
-        write_prompt_meta(adapter_dir, task=task, labels=label_tokens)
+        write_prompt_meta(adapter_dir, **meta)
         if merged_dir is not None:
             # Merged in the dtype the weights trained in (fp32 on CPU): a scorer then
-            # loads them with dtype=bf16 directly, the fast path (DESIGN.md).
+            # loads them with dtype=bf16 directly, the fast path (DESIGN.md). A seq_cls
+            # model merges to a *ForSequenceClassification with its trained score head.
             merged = trainer.model.merge_and_unload()
             merged.save_pretrained(str(merged_dir))
             tokenizer.save_pretrained(str(merged_dir))
-            write_prompt_meta(merged_dir, task=task, labels=label_tokens)
+            write_prompt_meta(merged_dir, **meta)
 
     # 7. Summary.
     history = [
@@ -689,7 +849,8 @@ def train_lora(
     summary = {
         "task": task.name,
         "prompt_version": PROMPT_VERSION,
-        "loss_kind": config.loss,
+        "head": config.head,
+        "loss_kind": config.loss if config.head == "yes_no" else "seq_cls_cross_entropy",
         "steps": int(trainer.state.global_step),
         "max_steps": int(trainer.state.max_steps),
         "rows": len(rows),
@@ -709,7 +870,9 @@ def train_lora(
         "matmul_dtype": str(probe.dtype).removeprefix("torch.") if probe.dtype else None,
         "trainable_params": trainable,
         "total_params": total,
-        "label_tokens": label_tokens.to_dict(),
+        "label_tokens": label_tokens.to_dict() if label_tokens is not None else None,
+        "init_adapter": str(init_adapter) if init_adapter is not None else None,
+        "init_adapter_fingerprint": run["init_adapter_fingerprint"],
         "resumed_from": Path(resume_from).name if resume_from else None,
         "resumed_from_step": resumed_step,
         "config": config.to_dict(),

@@ -1,0 +1,180 @@
+"""Assemble the training set: original rows plus the enabled augmentations.
+
+The ``assemble@<task>`` stage joins the ingested training rows with the translated rows
+(``translate@<task>``) and the hard negatives (``negatives@<task>``) according to the
+``augment`` switches, so every row of the paper's Table 2 is a params setting and the
+expensive stages upstream never rerun when a switch flips.
+
+Every row keeps where it came from (``source``: original / translated / negative, and
+``source_id``, the id of the training row it was made from) and the cross-validation
+fold of that training row (``split@<task>``): a translated or negative row stays in its
+source row's fold, so out-of-fold self-validation never scores a row with a model that
+trained on its source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from relevance.errors import DataError
+
+SOURCES = ("original", "translated", "negative")
+
+# The assembled (and filtered) training table: what train, selfval and filter read.
+AUGMENTED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("source_id", pa.int64(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("query", pa.string(), nullable=False),
+        pa.field("candidate", pa.string(), nullable=False),
+        pa.field("label", pa.int8(), nullable=False),
+        pa.field("category_levels", pa.list_(pa.string()), nullable=True),
+        pa.field("fold", pa.int8(), nullable=False),
+    ]
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """Which augmentations enter training (params.yaml ``augment``).
+
+    ``translate``: rows whose query was machine-translated into a language missing from
+    training (the paper's translation augmentation). ``negatives``: semantic hard
+    negatives (a candidate ranked 20..50 by embedding similarity, label 0).
+    """
+
+    translate: bool = True
+    negatives: bool = True
+
+
+def _frame(
+    rows: pd.DataFrame, *, source: str, ids: pd.Series, source_ids: pd.Series
+) -> pd.DataFrame:
+    levels = rows["category_levels"] if "category_levels" in rows else pd.Series([None] * len(rows))
+    return pd.DataFrame(
+        {
+            "id": ids.astype(str).to_numpy(),
+            "source": source,
+            "source_id": source_ids.astype("int64").to_numpy(),
+            "language": rows["language"].astype(str).to_numpy(),
+            "lang": rows["lang"].astype(str).to_numpy(),
+            "query": rows["query"].astype(str).to_numpy(),
+            "candidate": rows["candidate"].astype(str).to_numpy(),
+            "label": rows["label"].astype("int8").to_numpy(),
+            "category_levels": [
+                None if v is None or (isinstance(v, float) and np.isnan(v)) else list(v)
+                for v in levels
+            ],
+        }
+    )
+
+
+def _check_columns(rows: pd.DataFrame, needed: tuple[str, ...], what: str) -> None:
+    missing = [c for c in needed if c not in rows.columns]
+    if missing:
+        raise DataError(f"{what}: missing column(s) {', '.join(missing)}; has {list(rows.columns)}")
+
+
+def assemble(
+    *,
+    original: pd.DataFrame,
+    folds: pd.DataFrame,
+    translated: pd.DataFrame | None,
+    negatives: pd.DataFrame | None,
+    params: AugmentParams,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The training table (``AUGMENTED_SCHEMA`` columns) and its counts.
+
+    Args:
+        original: ingested training rows (``id`` int, ``label`` 0/1).
+        folds: ``id``, ``fold`` for every original row (``split@<task>``).
+        translated, negatives: the augmentation outputs (``source_id`` names the training
+            row each was made from); ignored when the matching switch is off.
+        params: the ``augment`` switches.
+
+    Raises:
+        DataError: a missing column, an original row without a fold, an unlabelled
+            original row, or an augmented row whose source row is unknown.
+    """
+    _check_columns(original, ("id", "language", "lang", "query", "candidate", "label"), "train")
+    _check_columns(folds, ("id", "fold"), "folds")
+    if original["label"].isna().any():
+        raise DataError(f"train: {int(original['label'].isna().sum())} rows have no label")
+    fold_of = folds.set_index("id")["fold"]
+    missing = original.loc[~original["id"].isin(fold_of.index), "id"]
+    if len(missing):
+        raise DataError(
+            f"folds: {len(missing)} training rows have no fold (first id {missing.iloc[0]}); "
+            "rerun split@<task> on the same ingested data"
+        )
+    parts = [_frame(original, source="original", ids=original["id"], source_ids=original["id"])]
+    used = {"translated": params.translate, "negative": params.negatives}
+    for source, rows in (("translated", translated), ("negative", negatives)):
+        if not used[source] or rows is None or rows.empty:
+            continue
+        _check_columns(rows, ("id", "source_id", "language", "lang", "query", "candidate"), source)
+        unknown = rows.loc[~rows["source_id"].isin(fold_of.index), "source_id"]
+        if len(unknown):
+            raise DataError(
+                f"{source} rows: {len(unknown)} name a source_id that is not a training row "
+                f"(first {unknown.iloc[0]}); they were made from other data: rerun them"
+            )
+        parts.append(_frame(rows, source=source, ids=rows["id"], source_ids=rows["source_id"]))
+    table = pd.concat(parts, ignore_index=True)
+    if table["id"].duplicated().any():
+        dup = table.loc[table["id"].duplicated(), "id"].iloc[0]
+        raise DataError(f"assembled rows: duplicate id {dup!r}")
+    table["fold"] = fold_of.reindex(table["source_id"]).to_numpy().astype("int8")
+    counts = assemble_counts(table, translated=translated, negatives=negatives, params=params)
+    return table, counts
+
+
+def assemble_counts(
+    table: pd.DataFrame,
+    *,
+    translated: pd.DataFrame | None,
+    negatives: pd.DataFrame | None,
+    params: AugmentParams,
+) -> dict[str, Any]:
+    """Rows per source, per language x source, and the label rate: JSON-ready."""
+    by_source = table.groupby("source").size()
+    per_language: dict[str, dict[str, int]] = {}
+    for (language, source), n in table.groupby(["language", "source"]).size().items():
+        per_language.setdefault(str(language), {})[str(source)] = int(n)
+    available = {
+        "translated": 0 if translated is None else len(translated),
+        "negative": 0 if negatives is None else len(negatives),
+    }
+    return {
+        "rows_out": len(table),
+        "rows_by_source": {s: int(by_source.get(s, 0)) for s in SOURCES},
+        "available": available,
+        "used": {"translated": params.translate, "negative": params.negatives},
+        "positive_rate": round(float(table["label"].mean()), 6) if len(table) else 0.0,
+        "per_language": per_language,
+    }
+
+
+def to_arrow(table: pd.DataFrame) -> pa.Table:
+    """``table`` as an Arrow table with :data:`AUGMENTED_SCHEMA` (extra columns kept)."""
+    extra = [c for c in table.columns if c not in AUGMENTED_SCHEMA.names]
+    arrow = pa.Table.from_pandas(
+        table[AUGMENTED_SCHEMA.names], schema=AUGMENTED_SCHEMA, preserve_index=False
+    )
+    for column in extra:
+        arrow = arrow.append_column(column, pa.array(table[column].to_numpy()))
+    return arrow
+
+
+def counts_by(table: pd.DataFrame, key: str) -> Mapping[str, int]:
+    """``{value: rows}`` of one column, sorted by value (for metrics files)."""
+    return {str(k): int(v) for k, v in table.groupby(key).size().sort_index().items()}

@@ -1,0 +1,564 @@
+"""Semantic hard negatives for the languages missing from training.
+
+The paper's recipe (Yin et al., CIKM AnalytiCup 2025): for each target language, sample
+positive training rows from other languages, embed every distinct candidate of the
+training set (category paths for QC, item titles for QI), rank the candidates by cosine
+similarity to the positive's candidate, take the ones ranked 20..50, pick one at random
+and label the (query, picked candidate) pair 0. Close enough to be hard, far enough
+(not in the top 20) to be unlikely to be relevant after all. The query is translated
+into the target language later (``translate`` through the translation cache); the rows
+made here keep the source query.
+
+Rank is defined over the *other* candidates: the positive's own candidate is left out,
+and rank 0 is the most similar other candidate. Ties in similarity are broken by the
+candidate text, so ranks (and therefore the whole output) do not depend on the order
+of the input rows.
+
+Guards: a candidate in the window is dropped (not replaced: the window never shifts to
+rank ``rank_max`` and beyond) when it is labelled positive for the same query anywhere
+in training (query compared after :func:`relevance.clean.clean_text` with lower-casing),
+or, for QC, when its path is an ancestor or a descendant of the positive's path or of
+another path labelled positive for the query. The positive's own candidate never
+enters the ranking. A row whose window is guarded entirely is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from relevance.clean import clean_text
+from relevance.errors import ConfigError, DataError
+from relevance.schema import category_levels, get_task, iso_language
+
+logger = logging.getLogger(__name__)
+
+SECTION = "negatives"
+
+# Why a sampled positive produced no negative. Every reason appears in the counts (0 when
+# it never happened), so ``dvc metrics diff`` shows a reason appear rather than a key.
+# No "empty window" reason exists: mining refuses to start with fewer than rank_max + 1
+# distinct candidates, so every window holds rank_max - rank_min candidates before guards.
+SKIP_REASONS = ("all_guarded",)
+
+# Why a candidate inside a window was dropped (counted per window candidate).
+GUARDS = ("query_positive", "category_lineage")
+
+# The rows ``mine_hard_negatives`` returns (written by the ``negatives@<task>`` stage).
+NEGATIVES_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # neg:<target language>:<source id>
+        pa.field("language", pa.string(), nullable=False),  # target, as spelled in the data
+        pa.field("lang", pa.string(), nullable=False),  # target, ISO 639-1
+        pa.field("query", pa.string(), nullable=False),  # the source query, untranslated
+        pa.field("candidate", pa.string(), nullable=False),  # the mined negative
+        pa.field("label", pa.int8(), nullable=False),  # always 0
+        pa.field("category_levels", pa.list_(pa.string()), nullable=True),  # QC only
+        pa.field("source_id", pa.int64(), nullable=False),  # the positive training row
+        pa.field("source_language", pa.string(), nullable=False),
+        pa.field("positive_candidate", pa.string(), nullable=False),
+        pa.field("rank", pa.int64(), nullable=False),  # among the other candidates, 0-based
+        pa.field("similarity", pa.float32(), nullable=False),  # cosine to positive_candidate
+    ]
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class NegativesConfig:
+    """params.yaml section ``negatives``.
+
+    ``languages``: the target languages, ``auto`` (the default) for the stats stage's
+    ``missing_from_train`` (languages of dev/test absent from train, as the paper does),
+    or a list of codes (``[de, vn]``; ``vn`` and ``vi`` both mean Vietnamese).
+    ``source_languages``: training languages the positives are sampled from; empty (the
+    default) means every training language. A target is never its own source.
+    ``rows_per_language``: positives sampled per target language, each giving at most
+    one negative (fewer when guards empty a window; the counts say how many). The
+    default 10 suits the bundled sample and the CPU translation budget; raise it for the
+    competition data.
+    ``rank_min``, ``rank_max``: the window of ranks ``[rank_min, rank_max)`` a negative is
+    drawn from, rank 0 being the candidate most similar to the positive's own. The
+    defaults 20 and 50 are the paper's "ranked 20..50": the top 20 are skipped because
+    near-duplicates there are often relevant too (unlabelled positives), and beyond 50
+    a negative gets too easy to teach anything. sentence-transformers'
+    ``mine_hard_negatives`` exposes the same idea as ``range_min`` / ``range_max``.
+    ``seed``: seeds the sampling of positives and the pick inside each window. Each
+    target language draws from its own stream (seed, language), so adding a target
+    leaves the other targets' rows unchanged. 13 is the project's global seed.
+    ``batch_size``: texts per forward pass of the embedder (64, the
+    ``relevance.embedding.Embedder`` default, keeps multilingual-e5-small at a few
+    hundred MB on CPU). It changes speed and memory, never the rows.
+    """
+
+    languages: str | tuple[str, ...] = "auto"
+    source_languages: tuple[str, ...] = ()
+    rows_per_language: int = 10
+    rank_min: int = 20
+    rank_max: int = 50
+    seed: int = 13
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        where = f"params.yaml:{SECTION}"
+        languages = self.languages
+        if isinstance(languages, str):
+            if languages != "auto":
+                raise ConfigError(
+                    f"{where}.languages: expected auto or a list of language codes such as "
+                    f"[de, vn], got {languages!r}"
+                )
+        else:
+            languages = _codes(languages, f"{where}.languages")
+            if not languages:
+                raise ConfigError(
+                    f"{where}.languages: expected auto or a non-empty list of codes, got []"
+                )
+            object.__setattr__(self, "languages", languages)
+        object.__setattr__(
+            self, "source_languages", _codes(self.source_languages, f"{where}.source_languages")
+        )
+        for key in ("rows_per_language", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{where}.{key}: expected an integer >= 1, got {value!r}")
+        for key in ("rank_min", "seed"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{where}.{key}: expected an integer >= 0, got {value!r}")
+        if isinstance(self.rank_max, bool) or not isinstance(self.rank_max, int):
+            raise ConfigError(f"{where}.rank_max: expected an integer, got {self.rank_max!r}")
+        if self.rank_max <= self.rank_min:
+            raise ConfigError(
+                f"{where}.rank_max must be greater than rank_min (the window is "
+                f"[rank_min, rank_max)), got rank_min={self.rank_min}, rank_max={self.rank_max}"
+            )
+
+
+def _codes(values: Any, where: str) -> tuple[str, ...]:
+    """A list of language codes as a tuple of non-empty stripped strings."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise ConfigError(f"{where}: expected a list of language codes, got {values!r}")
+    codes = []
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}[{i}]: expected a language code such as de, got {value!r}")
+        codes.append(value.strip())
+    return tuple(dict.fromkeys(codes))
+
+
+def resolve_targets(
+    config_languages: str | Sequence[str], languages_json: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """The target languages as ``(language as spelled in the data, ISO code)`` pairs.
+
+    Args:
+        config_languages: ``negatives.languages``: ``"auto"`` or a list of codes.
+        languages_json: the stats stage's ``languages.json``: ``missing_from_train`` (a
+            list of ``{"language", "lang"}``) and ``by_split`` (split -> codes as given).
+
+    ``auto`` returns ``missing_from_train`` in its order (possibly empty: then there is
+    nothing to mine). An explicit code is normalised with
+    :func:`relevance.schema.iso_language` and spelled as the data spells that language
+    (``vi`` becomes ``("vn", "vi")`` when dev/test say ``vn``); a language the data
+    never mentions keeps the code as written.
+    """
+    where = "languages.json"
+    if not isinstance(languages_json, Mapping):
+        raise DataError(f"{where}: expected a mapping, got {type(languages_json).__name__}")
+    if isinstance(config_languages, str):
+        if config_languages != "auto":
+            raise ConfigError(
+                f"params.yaml:{SECTION}.languages: expected auto or a list of codes, "
+                f"got {config_languages!r}"
+            )
+        missing = languages_json.get("missing_from_train")
+        if not isinstance(missing, list):
+            raise DataError(
+                f"{where}: expected a list under missing_from_train (the stats stage's "
+                f"output), got {missing!r}"
+            )
+        targets = []
+        for i, entry in enumerate(missing):
+            if not isinstance(entry, Mapping) or not {"language", "lang"} <= set(entry):
+                raise DataError(
+                    f"{where}:missing_from_train[{i}]: expected {{language, lang}}, got {entry!r}"
+                )
+            targets.append((str(entry["language"]), str(entry["lang"])))
+        return list(dict.fromkeys(targets))
+    codes = _codes(config_languages, f"params.yaml:{SECTION}.languages")
+    spelled: dict[str, str] = {}  # ISO -> the first spelling found in the data
+    by_split = languages_json.get("by_split") or {}
+    for split in sorted(by_split):
+        for given in by_split[split] or []:
+            spelled.setdefault(iso_language(str(given)), str(given))
+    targets = [(spelled.get(iso_language(c), c), iso_language(c)) for c in codes]
+    return list(dict.fromkeys(targets))
+
+
+@dataclasses.dataclass(frozen=True)
+class MiningResult:
+    """What :func:`mine_hard_negatives` made.
+
+    ``rows``: one row per mined negative, the columns of :data:`NEGATIVES_SCHEMA`, in
+    target order then source-row id order.
+    ``counts``: per target language (as spelled in the data): ``sampled`` positives,
+    ``mined`` negatives, ``skipped_<reason>`` for each of :data:`SKIP_REASONS`
+    (``sampled == mined + sum of skipped_*``), and ``guarded_<guard>``: window
+    candidates each guard removed, summed over the sampled rows.
+    """
+
+    rows: pd.DataFrame
+    counts: dict[str, dict[str, int]]
+
+    def totals(self) -> dict[str, int]:
+        """The counts summed over target languages."""
+        keys = _count_keys()
+        return {k: sum(c[k] for c in self.counts.values()) for k in keys}
+
+
+def _count_keys() -> list[str]:
+    return [
+        "sampled",
+        "mined",
+        *(f"skipped_{r}" for r in SKIP_REASONS),
+        *(f"guarded_{g}" for g in GUARDS),
+    ]
+
+
+_REQUIRED_COLUMNS = ("id", "language", "lang", "query", "candidate", "label")
+
+
+def _check_rows(rows: pd.DataFrame, task_code: str) -> None:
+    missing = [c for c in _REQUIRED_COLUMNS if c not in rows.columns]
+    if missing:
+        raise DataError(
+            f"train rows: missing column(s) {', '.join(missing)}; has {list(rows.columns)}"
+        )
+    if rows["label"].isna().any():
+        raise DataError(f"train rows: {int(rows['label'].isna().sum())} rows have no label")
+    if "task" in rows.columns:
+        other = sorted(set(rows["task"].astype(str)) - {task_code})
+        if other:
+            raise DataError(f"train rows: expected task {task_code}, found {', '.join(other)}")
+    if rows["candidate"].isna().any() or rows["query"].isna().any():
+        raise DataError("train rows: a query or candidate is missing (run ingest first)")
+
+
+def _levels_of(rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Category levels per distinct candidate: the ``category_levels`` column where set
+    (ingestion builds it from the cleaned candidate), else split from the text."""
+    column = rows["category_levels"] if "category_levels" in rows.columns else None
+    levels: dict[str, tuple[str, ...]] = {}
+    for i, candidate in enumerate(rows["candidate"].tolist()):
+        if candidate in levels:
+            continue
+        given = None if column is None else column.iat[i]
+        if given is not None and given is not pd.NA and not isinstance(given, float):
+            levels[candidate] = tuple(str(level) for level in given)
+        else:
+            levels[candidate] = tuple(category_levels(candidate))
+    return levels
+
+
+def _in_lineage(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether one path is a prefix of the other (ancestor, descendant or the same)."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def _embed_candidates(embed: Callable[[list[str]], np.ndarray], texts: list[str]) -> np.ndarray:
+    vectors = np.asarray(embed(texts), dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+        raise ValueError(
+            f"embed returned shape {vectors.shape} for {len(texts)} texts; expected "
+            f"({len(texts)}, dim)"
+        )
+    if not np.isfinite(vectors).all():
+        raise ValueError("embed returned non-finite values")
+    return vectors
+
+
+def _ranked_neighbours(
+    vectors: np.ndarray, anchors: list[int], *, keep: int
+) -> dict[int, list[tuple[int, float]]]:
+    """For each anchor index, the ``keep`` most similar *other* candidates as
+    ``(index, similarity)``, by decreasing similarity, ties by index (= candidate text,
+    since candidates are sorted by text).
+
+    ``sentence_transformers.util.semantic_search`` does the search. Its top-k cuts
+    through ties arbitrarily, so when the last retrieved score still equals the score at
+    the boundary a few more are retrieved, up to the whole corpus.
+    """
+    import torch
+    from sentence_transformers import util
+
+    n = len(vectors)
+    corpus = torch.from_numpy(vectors)
+    result: dict[int, list[tuple[int, float]]] = {}
+    pending = list(dict.fromkeys(anchors))
+    top_k = min(n, keep + 1 + 8)  # + the anchor itself + a margin for ties at the boundary
+    while pending:
+        hits = util.semantic_search(corpus[pending], corpus, top_k=top_k)
+        retry = []
+        for anchor, found in zip(pending, hits, strict=True):
+            ordered = sorted(
+                ((int(h["corpus_id"]), float(h["score"])) for h in found),
+                key=lambda hit: (-hit[1], hit[0]),
+            )
+            others = [hit for hit in ordered if hit[0] != anchor]
+            cut = others[keep - 1][1]
+            if top_k < n and ordered[-1][1] >= cut:
+                retry.append(anchor)  # ties may continue past what was retrieved
+            else:
+                result[anchor] = others[:keep]
+        pending = retry
+        top_k = min(n, top_k * 4)
+    return result
+
+
+def mine_hard_negatives(
+    train_rows: pd.DataFrame,
+    *,
+    task: str,
+    targets: Sequence[tuple[str, str]],
+    config: NegativesConfig,
+    embed: Callable[[list[str]], np.ndarray],
+) -> MiningResult:
+    """Mine one hard negative per sampled positive, for each target language.
+
+    Args:
+        train_rows: the ingested training rows (``schema.INGESTED_SCHEMA``: ``id``,
+            ``language``, ``lang``, ``query``, ``candidate``, ``label`` 0/1, and for QC
+            ``category_levels``), all languages.
+        task: ``"qc"`` or ``"qi"``; QC adds the category-lineage guard and the
+            negatives' ``category_levels``.
+        targets: ``(language as spelled in the data, ISO code)`` pairs, e.g.
+            ``[("vn", "vi")]`` (see :func:`resolve_targets`).
+        config: the ``negatives`` params (window, rows per language, seed, sources).
+        embed: ``list[str] -> (n, dim)`` float array, rows L2-normalised (production:
+            ``relevance.embedding.Embedder.encode``, cached by content hash). Called
+            once, on the distinct candidates of ``train_rows`` sorted by text.
+
+    Steps, per target: (1) sample ``rows_per_language`` positive rows (label 1) of the
+    source languages without replacement; (2) rank every other distinct candidate of
+    training by cosine similarity to the positive's candidate (rank 0 = most similar
+    other candidate, ties by text); (3) keep ranks in ``[rank_min, rank_max)`` and drop
+    the guarded ones (module docstring); (4) pick one of the rest uniformly at random,
+    or skip the row (``skipped_all_guarded``) when none is left.
+
+    Raises:
+        ConfigError: fewer than ``rank_max + 1`` distinct candidates, a source language
+            absent from training, or fewer positives in the source languages than
+            ``rows_per_language``.
+        DataError: missing columns or labels in ``train_rows``.
+    """
+    spec = get_task(task)
+    _check_rows(train_rows, spec.code)
+    where = f"params.yaml:{SECTION}"
+    counts: dict[str, dict[str, int]] = {}
+    targets = list(dict.fromkeys((str(language), str(lang)) for language, lang in targets))
+    if not targets:
+        logger.info("negatives: no target language, nothing to mine")
+        return MiningResult(rows=_frame([]), counts=counts)
+
+    # 1. Distinct candidates, sorted by text: index order is the tie-break order.
+    candidates = sorted(set(train_rows["candidate"].astype(str)))
+    if len(candidates) < config.rank_max + 1:
+        raise ConfigError(
+            f"{where}.rank_max={config.rank_max} needs at least {config.rank_max + 1} "
+            f"distinct candidates in train, found {len(candidates)} (lower rank_max, or "
+            "mine on more training rows)"
+        )
+    index_of = {text: i for i, text in enumerate(candidates)}
+    rows = train_rows.reset_index(drop=True)
+    candidate_idx = rows["candidate"].astype(str).map(index_of).to_numpy()
+    labels = rows["label"].astype(int).to_numpy()
+    query_key = [clean_text(str(q), lowercase=True) for q in rows["query"]]
+
+    # Every candidate labelled positive for a (normalised) query, anywhere in train.
+    positives_of: dict[str, set[int]] = {}
+    for key, idx, label in zip(query_key, candidate_idx, labels, strict=True):
+        if label == 1:
+            positives_of.setdefault(key, set()).add(int(idx))
+    levels: list[tuple[str, ...]] | None = None
+    if spec.name == "qc":
+        by_text = _levels_of(rows)
+        levels = [by_text[c] for c in candidates]
+
+    # Source languages: every training language unless the config names some.
+    train_langs = sorted(set(rows["lang"].astype(str)))
+    if config.source_languages:
+        sources = [iso_language(c) for c in config.source_languages]
+        unknown = [c for c, iso in zip(config.source_languages, sources, strict=True)
+                   if iso not in train_langs]  # fmt: skip
+        if unknown:
+            raise ConfigError(
+                f"{where}.source_languages: {', '.join(unknown)} not in train; training "
+                f"languages are {', '.join(train_langs)}"
+            )
+    else:
+        sources = train_langs
+
+    # 2. The positives to mine from, per target (seeded, one stream per target).
+    positive = labels == 1
+    row_lang = rows["lang"].astype(str).to_numpy()
+    ids = rows["id"].astype("int64").to_numpy()
+    sampled: dict[str, np.ndarray] = {}
+    generators: dict[str, np.random.Generator] = {}
+    for language, lang in targets:
+        source_langs = [s for s in sources if s != lang]
+        pool = np.flatnonzero(positive & np.isin(row_lang, source_langs))
+        if len(pool) < config.rows_per_language:
+            found = pd.Series(row_lang[pool]).value_counts().sort_index()
+            detail = ", ".join(f"{k} {v}" for k, v in found.items()) or "none"
+            raise ConfigError(
+                f"{where}.rows_per_language={config.rows_per_language} needs that many "
+                f"positive rows in the source languages ({', '.join(source_langs) or 'none'}) "
+                f"for target {language}, found {len(pool)} ({detail})"
+            )
+        pool = pool[np.argsort(ids[pool], kind="stable")]  # input order must not matter
+        rng = np.random.default_rng([config.seed, zlib.crc32(language.encode("utf-8"))])
+        chosen = rng.choice(pool, size=config.rows_per_language, replace=False)
+        sampled[language] = chosen[np.argsort(ids[chosen], kind="stable")]
+        generators[language] = rng
+
+    # 3. Embed every candidate once; rank the neighbours of the sampled positives'.
+    vectors = _embed_candidates(embed, candidates)
+    anchors = sorted({int(candidate_idx[i]) for chosen in sampled.values() for i in chosen})
+    neighbours = _ranked_neighbours(vectors, anchors, keep=config.rank_max)
+
+    # 4. Per sampled row: window, guards, one uniform pick.
+    out: list[dict[str, Any]] = []
+    for language, lang in targets:
+        rng = generators[language]
+        count = dict.fromkeys(_count_keys(), 0)
+        for i in sampled[language]:
+            count["sampled"] += 1
+            anchor = int(candidate_idx[i])
+            query_positives = positives_of.get(query_key[i], set()) | {anchor}
+            lineage = [levels[p] for p in query_positives] if levels is not None else []
+            window = neighbours[anchor][config.rank_min : config.rank_max]
+            eligible = []
+            for rank, (idx, score) in enumerate(window, start=config.rank_min):
+                if idx in query_positives:
+                    count["guarded_query_positive"] += 1
+                elif levels is not None and any(_in_lineage(levels[idx], p) for p in lineage):
+                    count["guarded_category_lineage"] += 1
+                else:
+                    eligible.append((rank, idx, score))
+            if not eligible:
+                count["skipped_all_guarded"] += 1
+                continue
+            rank, idx, score = eligible[int(rng.integers(len(eligible)))]
+            count["mined"] += 1
+            out.append(
+                {
+                    "id": f"neg:{language}:{ids[i]}",
+                    "language": language,
+                    "lang": lang,
+                    "query": str(rows.at[i, "query"]),
+                    "candidate": candidates[idx],
+                    "label": 0,
+                    "category_levels": list(levels[idx]) if levels is not None else None,
+                    "source_id": int(ids[i]),
+                    "source_language": str(rows.at[i, "language"]),
+                    "positive_candidate": candidates[anchor],
+                    "rank": rank,
+                    "similarity": score,
+                }
+            )
+        counts[language] = count
+        logger.info(
+            "negatives %s: %d sampled, %d mined, %d skipped (all guarded)",
+            language,
+            count["sampled"],
+            count["mined"],
+            count["skipped_all_guarded"],
+        )
+    return MiningResult(rows=_frame(out), counts=counts)
+
+
+def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Records as a DataFrame with the dtypes of :data:`NEGATIVES_SCHEMA`."""
+    names = [f.name for f in NEGATIVES_SCHEMA]
+    frame = pd.DataFrame(records, columns=names)
+    return frame.astype(
+        {
+            "label": "int8",
+            "source_id": "int64",
+            "rank": "int64",
+            "similarity": "float32",
+        }
+    )
+
+
+# ------------------------------------------------- translated into the target language
+
+# What negatives@<task> writes: a mined negative whose query was translated into the
+# target language and passed the translation quality gate.
+TRANSLATED_NEGATIVES_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # neg:<target>:<source id>
+        pa.field("language", pa.string(), nullable=False),  # target, as spelled in the data
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("query", pa.string(), nullable=False),  # translated into the target
+        pa.field("candidate", pa.string(), nullable=False),  # the mined negative
+        pa.field("label", pa.int8(), nullable=False),  # always 0
+        pa.field("category_levels", pa.list_(pa.string()), nullable=True),
+        pa.field("source_id", pa.int64(), nullable=False),
+        pa.field("source_language", pa.string(), nullable=False),
+        pa.field("source_query", pa.string(), nullable=False),
+        pa.field("positive_candidate", pa.string(), nullable=False),
+        pa.field("rank", pa.int64(), nullable=False),
+        pa.field("similarity", pa.float32(), nullable=False),  # negative vs positive candidate
+        pa.field("translation_similarity", pa.float64(), nullable=True),
+        pa.field("translator", pa.string(), nullable=False),
+        pa.field("prompt_version", pa.string(), nullable=False),
+    ]
+)
+
+
+def translate_negatives(
+    mined: pd.DataFrame, *, translator: Any, cache: Any, embedder: Any, config: Any
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Translate the mined rows' queries into their target language, through the cache
+    and the quality gate of :func:`relevance.translation.build_translated_rows`.
+
+    Args:
+        mined: :attr:`MiningResult.rows`.
+        translator, cache, embedder, config: as for ``build_translated_rows``.
+
+    Returns:
+        The kept rows (:data:`TRANSLATED_NEGATIVES_SCHEMA` columns, in ``mined`` order)
+        and the translation report (per target: sampled = kept + dropped by reason).
+    """
+    from relevance.translation import build_translated_rows
+
+    samples = pd.DataFrame(
+        {
+            "id": mined["source_id"].to_numpy(),
+            "lang": mined["source_language"].astype(str).map(iso_language).to_numpy(),
+            "query": mined["query"].to_numpy(),
+            "candidate": mined["candidate"].to_numpy(),
+            "label": mined["label"].to_numpy(),
+            "category_levels": mined["category_levels"].to_numpy(),
+            "target": mined["language"].to_numpy(),
+        }
+    )
+    result = build_translated_rows(
+        samples, translator=translator, cache=cache, embedder=embedder, config=config
+    )
+    kept = result.rows.rename(columns={"similarity": "translation_similarity"})
+    kept["id"] = [f"neg:{t}:{s}" for t, s in zip(kept["language"], kept["source_id"], strict=True)]
+    kept = kept.merge(
+        mined[["id", "positive_candidate", "rank", "similarity"]], on="id", how="left",
+        validate="one_to_one",
+    )  # fmt: skip
+    return kept[TRANSLATED_NEGATIVES_SCHEMA.names], result.report
