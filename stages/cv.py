@@ -97,6 +97,7 @@ def main(
         shutil.rmtree(models_dir)
     models_dir.mkdir(parents=True)
     oof.parent.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)  # a DVC output even when CV is off
     if params.folds == 0:
         (models_dir / "NO_CV_MODELS").write_text("cv.folds is 0: no fold models were trained\n")
         pq.write_table(OOF_SCHEMA.empty_table(), oof)

@@ -90,6 +90,7 @@ def main(
     if not train_path.is_file():
         raise DataError(f"{train_path} not found: run assemble@{task.name} first")
     rows = pd.read_parquet(train_path)
+    work_dir.mkdir(parents=True, exist_ok=True)  # a DVC output even when disabled
     if not config.enabled:
         _write(pd.DataFrame({c: [] for c in SCORE_COLUMNS}), SCORE_COLUMNS, scores)
         _write(pd.DataFrame({c: [] for c in FLAG_COLUMNS}), FLAG_COLUMNS, flagged)

@@ -71,6 +71,7 @@ def main(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
+    checkpoints.mkdir(parents=True, exist_ok=True)  # a DVC output even when TAPT is off
     if config.init_from == "none":
         (out_dir / MARKER).write_text(f"train.{task.name}.init_from is none: no TAPT adapter\n")
         write_json(metrics, {"init_from": "none"})
