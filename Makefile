@@ -80,6 +80,11 @@ bench: install ## Run the benchmarks (figures go to BENCHMARKS.md by hand)
 	$(BIN)/python scripts/bench_model.py throughput
 	$(BIN)/python scripts/bench_model.py train-step
 
+.PHONY: ablation
+ablation: install ## Queue the paper's Table 2 (+ winning team) experiments, write reports/ablation.md
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/relevance ablation queue
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/relevance ablation table
+
 .PHONY: clean
 clean: ## Remove the venv and caches (not DVC's cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -68,5 +68,79 @@ def pr_report(base: str, out: Path, png_dir: Path, repo: Path, artifacts_url: st
     click.echo(f"wrote {out} ({len(report.curves)} threshold curve PNGs in {png_dir})")
 
 
+@main.group("ablation")
+def ablation() -> None:
+    """The paper's Table 2 (and the winning team's options) as DVC experiments."""
+
+
+def _dvc(*args: str) -> str:
+    import shutil
+    import subprocess
+    import sys
+
+    dvc = Path(sys.executable).with_name("dvc")
+    command = [str(dvc) if dvc.exists() else (shutil.which("dvc") or "dvc"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise click.ClickException(
+            f"{' '.join(command)} failed (exit {result.returncode}):\n{result.stderr.strip()}"
+        )
+    return result.stdout
+
+
+@ablation.command("queue")
+@click.option("--only", multiple=True, help="Queue only these configurations (repeatable).")
+@click.option("--jobs", default=1, show_default=True, help="Queue workers (each uses the CPUs).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the queue.")
+@user_errors
+def ablation_queue(only: tuple[str, ...], jobs: int, wait: bool) -> None:
+    """Queue one experiment per configuration (`dvc exp run --queue -n NAME -S ...`), then
+    run the queue and wait for it. Queued experiments start from the last commit."""
+    import time
+
+    from relevance.ablation import CONFIGS, set_arguments
+
+    unknown = sorted(set(only) - set(CONFIGS))
+    if unknown:
+        raise click.ClickException(f"unknown configuration(s) {unknown}; known: {list(CONFIGS)}")
+    for name, overrides in CONFIGS.items():
+        if only and name not in only:
+            continue
+        _dvc("exp", "run", "--queue", "-n", name, *set_arguments(overrides))
+        click.echo(f"queued {name}: {' '.join(set_arguments(overrides)) or '(defaults)'}")
+    _dvc("queue", "start", "--jobs", str(jobs))
+    while wait:
+        status = _dvc("queue", "status")
+        if not any(word in status for word in ("Queued", "Running")):
+            break
+        time.sleep(30)
+    if wait and "Failed" in status:
+        raise click.ClickException(f"some experiments failed (`dvc queue logs <name>`):\n{status}")
+
+
+@ablation.command("table")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("reports/ablation.md"),
+    show_default=True,
+    help="Markdown table to write.",
+)
+@user_errors
+def ablation_table(out: Path) -> None:
+    """Write the ablation table from `dvc exp show --json` (F1 per task and language,
+    deltas against original SFT)."""
+    import json
+
+    from relevance.ablation import ablation_markdown, collect
+    from relevance.params import load_tasks
+
+    tasks = load_tasks()
+    results = collect(json.loads(_dvc("exp", "show", "--json", "--all-commits")), tasks)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(ablation_markdown(results, tasks), encoding="utf-8")
+    click.echo(f"wrote {out} ({len(results)} configurations)")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,64 @@
+"""The ablation table from `dvc exp show --json`-shaped data (hand-written)."""
+
+from __future__ import annotations
+
+import pytest
+
+from relevance.ablation import BASELINE, CONFIGS, ablation_markdown, collect, set_arguments
+from relevance.errors import DataError
+
+
+def _metrics(f1: float, best: float, de: float) -> dict:
+    return {"dev": {"f1": f1, "best": {"f1": best, "threshold": 0.3},
+                    "per_language": {"de": {"f1": de}}}}  # fmt: skip
+
+
+def _exp(name: str, qc: dict) -> dict:
+    return {"rev": f"rev-{name}", "name": name,
+            "data": {"params": {}, "metrics": {"metrics/qc.json": {"data": qc}}}}  # fmt: skip
+
+
+EXP_SHOW = [
+    {
+        "rev": "workspace", "name": None,
+        "data": {"metrics": {"metrics/qc.json": {"data": _metrics(0.1, 0.1, 0.1)}}},
+    },
+    {
+        "rev": "abc", "name": "main",
+        "data": {"metrics": {"metrics/qc.json": {"data": _metrics(0.2, 0.2, 0.2)}}},
+        "experiments": [
+            {"revs": [_exp(BASELINE, _metrics(0.70, 0.75, 0.60))]},
+            {"revs": [_exp("translation", _metrics(0.72, 0.74, 0.66))]},
+            {"revs": [_exp("not-an-ablation", _metrics(0.99, 0.99, 0.99))]},
+        ],
+    },
+]  # fmt: skip
+
+
+def test_collect_finds_the_named_experiments_only() -> None:
+    found = collect(EXP_SHOW, tasks=("qc",))
+    assert set(found) == {BASELINE, "translation"}
+    assert found["translation"]["qc"]["dev"]["f1"] == 0.72
+
+
+def test_table_has_values_and_deltas_against_original_sft() -> None:
+    text = ablation_markdown(collect(EXP_SHOW, tasks=("qc",)), ("qc",))
+    row = next(line for line in text.splitlines() if line.startswith("| `translation` |"))
+    assert "0.7200 (+0.0200)" in row  # F1 at the task threshold
+    assert "0.7400 (-0.0100)" in row  # best-threshold F1
+    de_rows = [line for line in text.splitlines() if line.startswith("| `translation` | 0.6600")]
+    assert de_rows == ["| `translation` | 0.6600 (+0.0600) |"]
+
+
+def test_no_experiments_is_an_error_that_says_what_to_run() -> None:
+    with pytest.raises(DataError, match="make ablation"):
+        ablation_markdown({}, ("qc",))
+
+
+def test_every_configuration_is_a_set_of_valid_overrides() -> None:
+    assert set_arguments({"augment.translate": False, "cv.folds": 3}) == [
+        "-S", "augment.translate=false", "-S", "cv.folds=3",
+    ]  # fmt: skip
+    assert CONFIGS[BASELINE] == {
+        "augment.translate": False, "augment.negatives": False, "selfval.enabled": False,
+    }  # fmt: skip
