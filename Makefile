@@ -84,6 +84,7 @@ bench: install ## Run the benchmarks (figures go to BENCHMARKS.md by hand)
 ablation: install ## Queue the paper's Table 2 (+ winning team) experiments, write reports/ablation.md
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/relevance ablation queue
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/relevance ablation table
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report
 
 .PHONY: clean
 clean: ## Remove the venv and caches (not DVC's cache)

@@ -108,7 +108,10 @@ def main(
             config=config,
         )
     write_table(result.rows, out, PIVOT_SCHEMA)
-    write_json(metrics, {**result.report, "seconds": round(time.perf_counter() - began, 1)})
+    write_json(
+        metrics,
+        {"enabled": True, **result.report, "seconds": round(time.perf_counter() - began, 1)},
+    )
     total = result.report["total"]
     click.echo(
         f"pivot@{task.name}: {total['translated']} queries pivoted to English, "

@@ -105,8 +105,10 @@ def test_full_repro_then_threshold_experiment(project: Path) -> None:
     selfval = json.loads((project / "metrics/selfval_qc.json").read_text())
     filtered = json.loads((project / "metrics/filter_qc.json").read_text())
     train = json.loads((project / "metrics/train_qc.json").read_text())
-    assert translated["total"]["sampled"] == 4 * 15  # ar de it pl x rows_per_language
-    assert negatives["mining"]["total"]["sampled"] == 4 * 10
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    per_language = params["translate"]["rows_per_language"]
+    assert translated["total"]["sampled"] == 4 * per_language  # ar de it pl
+    assert negatives["mining"]["total"]["sampled"] == 4 * params["negatives"]["rows_per_language"]
     assert assembled["rows_by_source"] == {
         "original": ingested,
         "translated": translated["total"]["kept"],
@@ -135,3 +137,32 @@ def test_full_repro_then_threshold_experiment(project: Path) -> None:
     assert qc_after["dev"]["threshold"] == 0.35
     diff = _run([*dvc, "metrics", "diff", "--md"], project)
     assert "metrics/qc.json" in diff and "dev.threshold" in diff
+
+
+def test_winning_team_options_in_one_experiment(project: Path) -> None:
+    """English pivot, TAPT, classification head and a 2-fold CV ensemble together,
+    through `dvc exp run -S` on the QC task only."""
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(["git", "checkout", "--", "."], project)
+    _run([*dvc, "checkout", "--force"], project)
+    options = [
+        "input.pivot_en=true", "train.qc.init_from=other_task", "train.qc.head=seq_cls",
+        "cv.folds=2", "cv.ensemble=true", "tasks=[qc]",
+    ]  # fmt: skip
+    output = _run([*dvc, "exp", "run", *[a for o in options for a in ("-S", o)]], project)
+    assert {"pivot@qc", "tapt@qc", "train@qc", "cv@qc", "predict@qc", "evaluate@qc"} <= _ran(output)
+    tapt = json.loads((project / "metrics/tapt_qc.json").read_text())
+    assert tapt["trained_on"] == "qi" and tapt["rows"] > 0
+    pivot = json.loads((project / "metrics/pivot_qc.json").read_text())
+    assert pivot["enabled"] is True
+    train = json.loads((project / "metrics/train_qc.json").read_text())
+    assert train["input"]["pivoted"] > 0
+    predict = json.loads((project / "metrics/predict_qc.json").read_text())
+    assert len(predict["dev"]["members"]) == 2  # soft voting over the fold models
+    assert predict["dev"]["input"]["pivoted"] > 0
+    cv = json.loads((project / "metrics/qc.json").read_text())["cv"]
+    assert cv["folds"] == 2 and len(cv["per_fold"]) == 2
+    assert 0.0 <= cv["f1_mean"] <= 1.0 and cv["f1_std"] >= 0.0
+    assert set(cv["per_language"]) >= {"en", "fr"}
+    meta = json.loads((project / "models/qc/merged/relevance_prompt.json").read_text())
+    assert meta["head"] == "seq_cls"

@@ -82,10 +82,10 @@ def test_languages_per_task_and_split(sample: Path, task: str, split: str) -> No
 def test_default_sizes(sample: Path) -> None:
     sizes = {name: len(read_jsonl(sample / name)) for name in FILES}
     assert sizes == {
-        "train_QC.txt": 900,
+        "train_QC.txt": 180,
         "dev_QC.txt": 400,
         "test_QC.txt": 200,
-        "train_QI.txt": 1050,
+        "train_QI.txt": 210,
         "dev_QI.txt": 520,
         "test_QI.txt": 260,
         "dev_labels_QC.txt": 400,

@@ -30,3 +30,21 @@ def threshold_curve_png(
     # Fixed metadata so the same figure gives the same bytes (DVC sees no change).
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
+
+
+def bar_chart_png(
+    path: Path, values: dict[str, dict[str, float]], *, title: str, stacked: bool = False
+) -> None:
+    """Bars per category (e.g. language) and series (e.g. source): ``values[cat][series]``."""
+    frame = pd.DataFrame(values).T.fillna(0).sort_index()
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+    if frame.empty:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center")
+    else:
+        frame.plot.bar(ax=ax, stacked=stacked, width=0.8, legend=frame.shape[1] > 1)
+    ax.set(title=title)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)

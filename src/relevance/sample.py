@@ -1824,15 +1824,15 @@ def _make_pair(
 # ---------------------------------------------------------------------------------------
 # Configuration, row stream and files.
 
-# Default row counts: 40 train rows per language, so the full `dvc repro` (LoRA training
+# Default row counts: 30 train rows per language, so the full `dvc repro` (LoRA training
 # twice per task: the out-of-fold filter models and the final model, plus translation)
 # fits 15 minutes on 2 cores; dev/test small but covering every language of the
 # split (40 dev rows per language in both tasks).
 DEFAULT_SIZES = {
-    ("QC", "train"): 240,
+    ("QC", "train"): 180,
     ("QC", "dev"): 400,
     ("QC", "test"): 200,
-    ("QI", "train"): 280,
+    ("QI", "train"): 210,
     ("QI", "dev"): 520,
     ("QI", "test"): 260,
 }

@@ -1,0 +1,71 @@
+"""The run report from hand-written metrics files (no pipeline run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from relevance.errors import DataError
+from relevance.report import build_report
+
+METRICS = {
+    "overall": {"mean_f1": 0.8},
+    "stats_qc": {
+        "rows": {"train": {"en": {"rows": 30}}, "dev": {"de": {"rows": 40}, "en": {"rows": 40}}},
+        "totals": {"train": 30, "dev": 80},
+    },
+    "assemble_qc": {
+        "per_language": {"de": {"translated": 9, "negative": 5}, "en": {"original": 30}}
+    },
+    "filter_qc": {"by_language": {"de": {"removed": 1, "relabelled": 0, "rows_out": 13},
+                                  "en": {"removed": 2, "relabelled": 0, "rows_out": 28}}},
+    "qc": {"dev": {"f1": 0.81, "threshold": 0.4, "auc": 0.6, "all_positive_f1": 0.79,
+                   "best": {"f1": 0.82, "threshold": 0.3},
+                   "per_language": {"de": {"rows": 40, "f1": 0.7, "auc": 0.55,
+                                           "all_positive_f1": 0.78}}},
+           "cv": {"folds": 2, "f1_mean": 0.75, "f1_std": 0.02, "auc_mean": 0.6}},
+}  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "metrics").mkdir()
+    for name, data in METRICS.items():
+        (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps(data))
+    (tmp_path / "reports").mkdir()
+    return tmp_path
+
+
+def test_report_sections_numbers_and_figures(project: Path) -> None:
+    text = build_report(
+        metrics_dir=project / "metrics", reports_dir=project / "reports",
+        figures_dir=project / "reports" / "figures", tasks=("qc",),
+    )  # fmt: skip
+    assert "**0.8000**" in text
+    assert "| train | - | 30 | 30 |" in text  # Table 1: de has no train rows
+    assert "| de | 0 | 9 | 5 | -1 | 0 | 13 |" in text  # what each enhancement did
+    assert "| de | 40 | 0.7000 | 0.5500 | 0.7800 |" in text
+    assert "F1 0.7500 +- 0.0200" in text
+    assert "](figures/f1_by_language_qc.png)" in text and "](threshold_qc.png)" in text
+    assert (project / "reports/figures/training_rows_qc.png").stat().st_size > 1000
+    assert "No ablation yet" in text
+
+
+def test_ablation_table_is_included_when_present(project: Path) -> None:
+    (project / "reports" / "ablation.md").write_text("# Ablation (dev F1)\n\n| a | b |\n")
+    text = build_report(
+        metrics_dir=project / "metrics", reports_dir=project / "reports",
+        figures_dir=project / "reports" / "figures", tasks=("qc",),
+    )  # fmt: skip
+    assert "### Ablation (dev F1)" in text and "| a | b |" in text
+
+
+def test_missing_metrics_say_to_run_the_pipeline(tmp_path: Path) -> None:
+    (tmp_path / "metrics").mkdir()
+    with pytest.raises(DataError, match=r"overall.json not found: run the pipeline"):
+        build_report(
+            metrics_dir=tmp_path / "metrics", reports_dir=tmp_path, figures_dir=tmp_path / "f",
+            tasks=("qc",),
+        )  # fmt: skip
