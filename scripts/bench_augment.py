@@ -46,8 +46,8 @@ EMBEDDER = ROOT / "models" / "base" / "embedder"
 @click.option("--holdout", default="fr", show_default=True, help="Language treated as missing.")
 @click.option("--train-rows", default=600, show_default=True)
 @click.option("--eval-rows", default=500, show_default=True)
-@click.option("--translate-rows", default=150, show_default=True)
-@click.option("--negative-rows", default=100, show_default=True)
+@click.option("--translate-rows", default=100, show_default=True)
+@click.option("--negative-rows", default=60, show_default=True)
 @click.option("--seed", default=13, show_default=True)
 def main(
     data_dir: Path,
