@@ -4,6 +4,7 @@
     python scripts/bench_model.py train-step [--steps 6]
     python scripts/bench_model.py real-data --data ../shared/data/cikm-qc-real [--train-rows 4000]
     python scripts/bench_model.py heads [--steps 6] [--rows 512]
+    python scripts/bench_model.py cv-split --data ../shared/data/cikm-qc-real [--rows 1200]
 
 throughput: p(yes) scoring with the shipped HFScorer path (bf16 weights, decoder body,
   two lm_head rows, length-sorted batches) against a naive baseline measured in the
@@ -17,6 +18,11 @@ heads: the yes_no head against the seq_cls classification head: LoRA training se
 real-data: trains on the labelled real QC rows (train languages only) with a
   group-held-out split (no category prefix in both parts) and reports F1 / AUC on the
   held-out part against the all-positive baseline.
+cv-split: K-fold CV F1 (mean +- std over folds) on the same real QC rows with the
+  pipeline's grouped split (split@qc: StratifiedGroupKFold by category prefix) and with
+  a plain random split (StratifiedKFold on the same language x label strata), each fold
+  model trained and scored as cv@qc does; a char TF-IDF + logistic regression per fold
+  as a cheap second learner.
 
 The base model is models/base/llm (run `dvc repro models` first).
 """
@@ -79,6 +85,16 @@ def naive_scores(model, tokenizer, encoded: list[list[int]], batch_size: int, ye
         last = logits[torch.arange(ids.shape[0]), mask.sum(1) - 1]
         out.append(torch.softmax(last[:, [yes, no]].float(), dim=-1)[:, 0].numpy())
     return np.concatenate(out)
+
+
+# The real labelled QC data (competition format), for the commands that train on it.
+real_data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, exists=True),
+    required=True,
+    help="Folder with train_QC.txt (e.g. ../shared/data/cikm-qc-real).",
+)
 
 
 @click.group()
@@ -249,13 +265,7 @@ def heads(steps: int, batch_size: int, rows: int, score_batch_size: int, repeats
 
 
 @main.command("real-data")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path, exists=True),
-    required=True,
-    help="Folder with train_QC.txt (e.g. ../shared/data/cikm-qc-real).",
-)
+@real_data_option
 @click.option("--train-rows", default=4000, show_default=True)
 @click.option("--eval-rows", default=1500, show_default=True)
 @click.option("--epochs", default=1.0, show_default=True)
@@ -344,6 +354,125 @@ def real_data(
                 "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
                 "tfidf_logreg": report(tfidf),
                 "lora_gemma_270m": report(p_yes),
+            },
+            indent=2,
+        )
+    )
+
+
+@main.command("cv-split")
+@real_data_option
+@click.option("--rows", default=1200, show_default=True, help="Real rows sampled for CV.")
+@click.option("--folds", default=3, show_default=True)
+@click.option("--prefix-levels", default=2, show_default=True)
+@click.option("--seed", default=13, show_default=True)
+@click.option("--skip-lora", is_flag=True, help="Only the TF-IDF learner (seconds, not hours).")
+def cv_split(
+    data_dir: Path, rows: int, folds: int, prefix_levels: int, seed: int, skip_lora: bool
+) -> None:
+    """CV F1 with the grouped split against a plain random split on real QC rows."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from relevance.cv import cv_report
+    from relevance.ingest import read_split
+    from relevance.noise import oof_plan
+    from relevance.params import PredictParams, load_task_value, parse_section
+    from relevance.schema import TASKS
+    from relevance.selfval import train_fold_models
+    from relevance.split import SplitConfig, assign_folds, split_groups
+    from relevance.training import TrainConfig
+
+    task = TASKS["qc"]
+    everything = pd.DataFrame(read_split(data_dir / "train_QC.txt", task=task, split="train").rows)
+    data = everything.sample(n=min(rows, len(everything)), random_state=seed)
+    data = data.reset_index(drop=True)
+    split_config = SplitConfig(folds=folds, qc_prefix_levels=prefix_levels, seed=seed)
+    groups = split_groups(data, task="qc", config=split_config)
+    strata = data["language"].astype(str) + "|" + data["label"].astype(str)
+    random_folds = np.empty(len(data), dtype=np.int64)
+    for fold, (_, held) in enumerate(
+        StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(data, strata)
+    ):
+        random_folds[held] = fold
+    splits = {
+        "grouped": assign_folds(data, task="qc", config=split_config),
+        "random": random_folds,
+    }
+
+    config = parse_section(
+        TrainConfig, load_task_value("train", "qc", ROOT / "params.yaml"), name="train.qc"
+    )
+    config = TrainConfig.from_dict({**config.to_dict(), "seed": seed, "save_steps": 10_000})
+    threshold = 0.4
+
+    def text(frame: pd.DataFrame) -> pd.Series:
+        return frame["query"] + " || " + frame["candidate"]
+
+    results: dict[str, dict] = {}
+    for name, fold_ids in splits.items():
+        # How much of each held-out fold's category groups the other folds also hold:
+        # the leakage the grouped split removes.
+        shared = [
+            float(groups[fold_ids == f].isin(set(groups[fold_ids != f])).mean())
+            for f in range(folds)
+        ]
+        rows_with_fold = data.assign(fold=fold_ids)
+        plan = oof_plan(fold_ids, mode="oof", folds=folds)
+        tfidf = np.full(len(data), np.nan)
+        for train_idx, held_idx in plan:
+            vectorizer = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True
+            )
+            train = rows_with_fold.iloc[train_idx]
+            lr = LogisticRegression(max_iter=2000, C=1.0)
+            lr.fit(vectorizer.fit_transform(text(train)), train["label"].to_numpy(int))
+            held = rows_with_fold.iloc[held_idx]
+            tfidf[held_idx] = lr.predict_proba(vectorizer.transform(text(held)))[:, 1]
+        oof = rows_with_fold[["language", "label"]].assign(model=fold_ids)
+
+        def summary(p_yes: np.ndarray, frame: pd.DataFrame = oof) -> dict:
+            report = cv_report(frame.assign(p_yes=p_yes), threshold=threshold)
+            return {
+                "f1_mean": report["f1_mean"],
+                "f1_std": report["f1_std"],
+                "auc_mean": report["auc_mean"],
+                "per_fold_f1": [round(f["f1"], 4) for f in report["per_fold"]],
+            }
+
+        results[name] = {
+            "held_out_rows_whose_group_is_in_training": round(float(np.mean(shared)), 4),
+            "all_positive": summary(np.ones(len(data))),
+            "tfidf_logreg": summary(tfidf),
+        }
+        if not skip_lora:
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory() as tmp:
+                scores, models = train_fold_models(
+                    rows_with_fold,
+                    plan,
+                    task=task,
+                    base_model=BASE,
+                    train_config=config,
+                    predict_params=PredictParams(),
+                    work_dir=Path(tmp),
+                )
+            results[name]["lora_gemma_270m"] = summary(scores["p_yes"].to_numpy())
+            results[name]["lora_seconds"] = round(time.perf_counter() - started)
+            results[name]["lora_train_seconds_per_fold"] = [m["train_seconds"] for m in models]
+        click.echo(json.dumps({name: results[name]}, indent=2), err=True)
+
+    click.echo(
+        json.dumps(
+            {
+                "rows": len(data),
+                "folds": folds,
+                "threshold": threshold,
+                "positive_rate": round(float(data["label"].mean()), 4),
+                "group": f"first {prefix_levels} category levels",
+                "category_groups": int(groups.nunique()),
+                **results,
             },
             indent=2,
         )

@@ -176,6 +176,25 @@ def test_params_are_exactly_the_keys_the_stage_reads(stage: dict) -> None:
     )
 
 
+def _leaf_keys(node: object, prefix: str = "") -> list[str]:
+    if isinstance(node, dict) and node:
+        return [k for key, v in node.items() for k in _leaf_keys(v, f"{prefix}{key}.")]
+    return [prefix.rstrip(".")]
+
+
+def test_every_params_key_reruns_some_stage() -> None:
+    """`dvc exp run -S key=value` must change something for every key of params.yaml:
+    a key no stage lists would be accepted and silently do nothing."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    listed = {key for stage in STAGES for key in stage["params"]}
+    unused = [
+        key
+        for key in _leaf_keys(params)
+        if not any(key == k or key.startswith(f"{k}.") for k in listed)
+    ]
+    assert not unused, f"params.yaml keys no stage of dvc.yaml lists: {unused}"
+
+
 def test_dvc_config_disables_analytics_and_update_checks() -> None:
     text = (ROOT / ".dvc" / "config").read_text()
     assert "analytics = false" in text and "check_update = false" in text
