@@ -8,14 +8,15 @@ from relevance.ablation import BASELINE, CONFIGS, ablation_markdown, collect, se
 from relevance.errors import DataError
 
 
-def _metrics(f1: float, best: float, de: float) -> dict:
-    return {"dev": {"f1": f1, "best": {"f1": best, "threshold": 0.3},
+def _metrics(f1: float, best: float, de: float, auc: float = 0.6) -> dict:
+    return {"dev": {"f1": f1, "best": {"f1": best, "threshold": 0.3}, "auc": auc,
                     "per_language": {"de": {"f1": de}}}}  # fmt: skip
 
 
-def _exp(name: str, qc: dict) -> dict:
+def _exp(name: str, qc: dict, stamp: str = "2026-11-22T07:10:00") -> dict:
     return {"rev": f"rev-{name}", "name": name,
-            "data": {"params": {}, "metrics": {"metrics/qc.json": {"data": qc}}}}  # fmt: skip
+            "data": {"params": {}, "timestamp": stamp,
+                     "metrics": {"metrics/qc.json": {"data": qc}}}}  # fmt: skip
 
 
 EXP_SHOW = [
@@ -27,25 +28,42 @@ EXP_SHOW = [
         "rev": "abc", "name": "main",
         "data": {"metrics": {"metrics/qc.json": {"data": _metrics(0.2, 0.2, 0.2)}}},
         "experiments": [
-            {"revs": [_exp(BASELINE, _metrics(0.70, 0.75, 0.60))]},
-            {"revs": [_exp("translation", _metrics(0.72, 0.74, 0.66))]},
+            {"revs": [_exp(BASELINE, _metrics(0.70, 0.75, 0.60, auc=0.55))]},
+            {"revs": [_exp("translation", _metrics(0.72, 0.74, 0.66, auc=0.58))]},
             {"revs": [_exp("not-an-ablation", _metrics(0.99, 0.99, 0.99))]},
+        ],
+    },
+    {
+        # An older commit's ablation (other code): never mixed into the newer one.
+        "rev": "old", "name": None,
+        "data": {"metrics": {}},
+        "experiments": [
+            {"revs": [_exp(BASELINE, _metrics(0.1, 0.1, 0.1), "2026-11-20T07:00:00")]},
+            {"revs": [_exp("pivot-en", _metrics(0.2, 0.2, 0.2), "2026-11-20T08:00:00")]},
         ],
     },
 ]  # fmt: skip
 
 
-def test_collect_finds_the_named_experiments_only() -> None:
-    found = collect(EXP_SHOW, tasks=("qc",))
+def test_collect_takes_the_named_experiments_of_the_latest_ablation_commit() -> None:
+    commit, found = collect(EXP_SHOW, tasks=("qc",))
+    assert commit == "abc"
     assert set(found) == {BASELINE, "translation"}
     assert found["translation"]["qc"]["dev"]["f1"] == 0.72
+    newer = [{**EXP_SHOW[2], "experiments": [{"revs": [_exp(BASELINE, _metrics(
+        0.3, 0.3, 0.3), "2026-11-23T07:00:00")]}]}, EXP_SHOW[1]]  # fmt: skip
+    commit, found = collect(newer, tasks=("qc",))
+    assert (commit, set(found)) == ("old", {BASELINE})
 
 
 def test_table_has_values_and_deltas_against_original_sft() -> None:
-    text = ablation_markdown(collect(EXP_SHOW, tasks=("qc",)), ("qc",))
+    commit, results = collect(EXP_SHOW, tasks=("qc",))
+    text = ablation_markdown(results, ("qc",), commit=commit)
+    assert "commit `abc`" in text
     row = next(line for line in text.splitlines() if line.startswith("| `translation` |"))
     assert "0.7200 (+0.0200)" in row  # F1 at the task threshold
     assert "0.7400 (-0.0100)" in row  # best-threshold F1
+    assert "0.5800 (+0.0300)" in row  # AUC
     de_rows = [line for line in text.splitlines() if line.startswith("| `translation` | 0.6600")]
     assert de_rows == ["| `translation` | 0.6600 (+0.0600) |"]
 

@@ -103,6 +103,9 @@ def ablation_queue(only: tuple[str, ...], jobs: int, wait: bool) -> None:
     unknown = sorted(set(only) - set(CONFIGS))
     if unknown:
         raise click.ClickException(f"unknown configuration(s) {unknown}; known: {list(CONFIGS)}")
+    # Finished tasks of earlier runs stay in `dvc queue status` (their experiments stay
+    # in `dvc exp show`); cleared so the failure check below sees this run only.
+    _dvc("queue", "remove", "--success", "--failed")
     for name, overrides in CONFIGS.items():
         if only and name not in only:
             continue
@@ -136,10 +139,10 @@ def ablation_table(out: Path) -> None:
     from relevance.params import load_tasks
 
     tasks = load_tasks()
-    results = collect(json.loads(_dvc("exp", "show", "--json", "--all-commits")), tasks)
+    commit, results = collect(json.loads(_dvc("exp", "show", "--json", "--all-commits")), tasks)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(ablation_markdown(results, tasks), encoding="utf-8")
-    click.echo(f"wrote {out} ({len(results)} configurations)")
+    out.write_text(ablation_markdown(results, tasks, commit=commit), encoding="utf-8")
+    click.echo(f"wrote {out} ({len(results)} configurations, commit {commit})")
 
 
 if __name__ == "__main__":
