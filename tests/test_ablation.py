@@ -80,3 +80,50 @@ def test_every_configuration_is_a_set_of_valid_overrides() -> None:
     assert CONFIGS[BASELINE] == {
         "augment.translate": False, "augment.negatives": False, "selfval.enabled": False,
     }  # fmt: skip
+
+
+def _scripted_dvc(monkeypatch, statuses: list[str]) -> list[tuple[str, ...]]:
+    """Replace the CLI's dvc calls: `queue status` answers from ``statuses`` in turn."""
+    import relevance.cli
+
+    calls: list[tuple[str, ...]] = []
+
+    def fake(*args: str) -> str:
+        calls.append(args)
+        return statuses.pop(0) if args[:2] == ("queue", "status") else ""
+
+    monkeypatch.setattr(relevance.cli, "_dvc", fake)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    return calls
+
+
+def test_queue_restarts_a_worker_that_stopped_with_tasks_queued(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from relevance.cli import main
+
+    calls = _scripted_dvc(
+        monkeypatch,
+        [
+            "a Success\nb Queued\n\nWorker status: 0 active, 0 idle\n",
+            "a Success\nb Running\n\nWorker status: 1 active, 0 idle\n",
+            "a Success\nb Success\n\nWorker status: 0 active, 0 idle\n",
+        ],
+    )
+    result = CliRunner().invoke(main, ["ablation", "queue", "--only", BASELINE])
+    assert result.exit_code == 0, result.output
+    assert "restarting" in result.output
+    starts = [c for c in calls if c[:2] == ("queue", "start")]
+    assert len(starts) == 2
+    assert calls[0] == ("queue", "remove", "--success", "--failed")
+
+
+def test_queue_fails_when_an_experiment_failed(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from relevance.cli import main
+
+    _scripted_dvc(monkeypatch, ["a Failed\n\nWorker status: 0 active, 0 idle\n"])
+    result = CliRunner().invoke(main, ["ablation", "queue", "--only", BASELINE])
+    assert result.exit_code != 0
+    assert "dvc queue logs" in result.output

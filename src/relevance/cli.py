@@ -116,6 +116,10 @@ def ablation_queue(only: tuple[str, ...], jobs: int, wait: bool) -> None:
         status = _dvc("queue", "status")
         if not any(word in status for word in ("Queued", "Running")):
             break
+        if "Running" not in status and "0 active, 0 idle" in status:
+            # DVC's worker can exit with tasks still queued (treeverse/dvc#10562).
+            click.echo("the queue worker stopped with experiments queued: restarting it")
+            _dvc("queue", "start", "--jobs", str(jobs))
         time.sleep(30)
     if wait and "Failed" in status:
         raise click.ClickException(f"some experiments failed (`dvc queue logs <name>`):\n{status}")
