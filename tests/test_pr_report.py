@@ -28,6 +28,7 @@ from relevance.prreport import (
     param_value,
     parse_curve,
     render_markdown,
+    split_metrics_table,
 )
 
 BIN = Path(sys.executable).parent
@@ -166,9 +167,29 @@ def test_report_shows_metric_and_param_changes_and_curve_png(pr_repo: Path) -> N
     assert "](pr/threshold_qc.png)" in markdown
 
 
+def test_metrics_split_into_model_quality_and_run_statistics() -> None:
+    table = (
+        "| Path | Metric | main | workspace | Change |\n|---|---|---|---|---|\n"
+        "| metrics/translate_qc.json | seconds | 29.0 | 6.7 | -22.3 |\n"
+        "| metrics/qc.json | dev.f1 | 0.6 | 0.7 | 0.1 |\n"
+        "| metrics/overall.json | mean_f1 | 0.6 | 0.65 | 0.05 |\n"
+    )
+    quality, stats = split_metrics_table(table)
+    assert [line.split("|")[1].strip() for line in quality.splitlines()[2:]] == [
+        "metrics/qc.json",
+        "metrics/overall.json",
+    ]
+    assert stats.splitlines()[2].startswith("| metrics/translate_qc.json")
+    assert quality.splitlines()[:2] == stats.splitlines()[:2] == table.splitlines()[:2]
+    assert split_metrics_table(table.splitlines()[0]) == ("", "")
+
+
 def test_markdown_links_pngs_to_artifacts_url_and_folds_long_tables(tmp_path: Path) -> None:
     header = "| Path | Metric | main | workspace | Change |\n|---|---|---|---|---|\n"
-    rows = "".join(f"| m.json | dev.per_language.l{i}.f1 | 0.5 | 0.6 | 0.1 |\n" for i in range(40))
+    rows = "".join(
+        f"| metrics/qc.json | dev.per_language.l{i}.f1 | 0.5 | 0.6 | 0.1 |\n" for i in range(40)
+    )
+    rows += "| metrics/train_qc.json | seconds | 95.1 | 98.7 | 3.6 |\n"
     curve = CurvePlot(
         task="qc",
         path="reports/threshold_qc.csv",
@@ -185,7 +206,11 @@ def test_markdown_links_pngs_to_artifacts_url_and_folds_long_tables(tmp_path: Pa
     )
     url = "https://ci.example/runs/1"
     markdown = render_markdown(report, out=tmp_path / "pr.md", artifacts_url=url)
-    assert "<details><summary>40 metrics changed</summary>" in markdown
+    assert "<details><summary>40 model metrics changed</summary>" in markdown
+    # Run statistics (timings, counts) are folded apart, after the model metrics.
+    stats = markdown.index("<details><summary>Run statistics: 1 changed")
+    assert markdown.index("| metrics/train_qc.json | seconds |") > stats
+    assert markdown.index("dev.per_language.l0.f1") < stats
     assert "No param changed against `main`." in markdown
     assert f"[threshold_qc.png]({url})" in markdown
     assert "(not in `main`: workspace only)" in markdown

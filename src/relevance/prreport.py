@@ -46,6 +46,10 @@ CURVE_PATTERN = "reports/threshold_*.csv"
 PARAMS_FILE = "params.yaml"
 THRESHOLD_KEY = "threshold.{task}"  # the param each curve's vertical line marks
 FOLD_ROWS = 30  # longer diff tables are folded (per-language metrics make many rows)
+# Metrics files that measure the model (F1, AUC, thresholds); every other metrics file
+# holds run statistics (seconds, throughput, rows per stage, cache hits), which change
+# on every run and would bury the F1 change a reviewer looks for.
+QUALITY_METRICS = re.compile(r"^metrics/(overall|qc|qi)\.json$")
 # Columns drawn from each curve file, when present; `threshold` and `f1` are required.
 CURVE_COLUMNS = ("f1", "precision", "recall")
 CURVE_COLORS = {"f1": "tab:blue", "precision": "tab:orange", "recall": "tab:green"}
@@ -379,6 +383,18 @@ def _link(target: Path, *, markdown_file: Path) -> str:
     return Path(os.path.relpath(target.resolve(), markdown_file.resolve().parent)).as_posix()
 
 
+def split_metrics_table(table: str) -> tuple[str, str]:
+    """DVC's metrics diff table split into (model quality rows, run statistics rows),
+    each a table with DVC's header ("" when it has no rows); rows keep DVC's order."""
+    lines = table.splitlines()
+    if len(lines) <= 2:
+        return "", ""
+    header, rows = lines[:2], lines[2:]
+    quality = [row for row in rows if QUALITY_METRICS.match(row.strip("| ").split("|")[0].strip())]
+    other = [row for row in rows if row not in quality]
+    return tuple("\n".join(header + part) if part else "" for part in (quality, other))
+
+
 def _fold(table: str, what: str, *, max_rows: int = FOLD_ROWS) -> str:
     """A long table folded into ``<details>`` (GitHub renders it collapsed)."""
     rows = len(table.splitlines()) - 2
@@ -393,13 +409,28 @@ def render_markdown(
     """The report's Markdown; PNGs are embedded by paths relative to ``out``, or, with
     ``artifacts_url`` (e.g. a CI run page), named and linked there instead."""
     short = report.base_commit[:8]
+    quality, run_stats = split_metrics_table(report.metrics_md)
     lines = [
         f"## Metrics and params: `{report.base}` ({short}) vs workspace",
         "",
         "### Metrics",
         "",
-        _fold(report.metrics_md, "metrics") or f"No metric changed against `{report.base}`.",
+        _fold(quality, "model metrics")
+        or f"No model metric (F1, AUC, thresholds) changed against `{report.base}`.",
         "",
+    ]
+    if run_stats:
+        rows = len(run_stats.splitlines()) - 2
+        lines += [
+            f"<details><summary>Run statistics: {rows} changed (seconds, throughput, rows "
+            "per stage, cache hits)</summary>",
+            "",
+            run_stats,
+            "",
+            "</details>",
+            "",
+        ]
+    lines += [
         "### Params",
         "",
         _fold(report.params_md, "params") or f"No param changed against `{report.base}`.",
