@@ -208,7 +208,7 @@ def test_markdown_links_pngs_to_artifacts_url_and_folds_long_tables(tmp_path: Pa
     markdown = render_markdown(report, out=tmp_path / "pr.md", artifacts_url=url)
     assert "<details><summary>40 model metrics changed</summary>" in markdown
     # Run statistics (timings, counts) are folded apart, after the model metrics.
-    stats = markdown.index("<details><summary>Run statistics: 1 changed")
+    stats = markdown.index("<details><summary>1 run statistics (seconds")
     assert markdown.index("| metrics/train_qc.json | seconds |") > stats
     assert markdown.index("dev.per_language.l0.f1") < stats
     assert "No param changed against `main`." in markdown

@@ -39,6 +39,7 @@ import pandas as pd
 import yaml
 
 from relevance.errors import RelevanceError
+from relevance.schema import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ FOLD_ROWS = 30  # longer diff tables are folded (per-language metrics make many 
 # Metrics files that measure the model (F1, AUC, thresholds); every other metrics file
 # holds run statistics (seconds, throughput, rows per stage, cache hits), which change
 # on every run and would bury the F1 change a reviewer looks for.
-QUALITY_METRICS = re.compile(r"^metrics/(overall|qc|qi)\.json$")
+QUALITY_METRICS = {"metrics/overall.json", *(f"metrics/{task}.json" for task in TASKS)}
 # Columns drawn from each curve file, when present; `threshold` and `f1` are required.
 CURVE_COLUMNS = ("f1", "precision", "recall")
 CURVE_COLORS = {"f1": "tab:blue", "precision": "tab:orange", "recall": "tab:green"}
@@ -389,10 +390,11 @@ def split_metrics_table(table: str) -> tuple[str, str]:
     lines = table.splitlines()
     if len(lines) <= 2:
         return "", ""
-    header, rows = lines[:2], lines[2:]
-    quality = [row for row in rows if QUALITY_METRICS.match(row.strip("| ").split("|")[0].strip())]
-    other = [row for row in rows if row not in quality]
-    return tuple("\n".join(header + part) if part else "" for part in (quality, other))
+    quality, other = [], []
+    for row in lines[2:]:
+        path = row.strip("| ").split("|")[0].strip()
+        (quality if path in QUALITY_METRICS else other).append(row)
+    return tuple("\n".join(lines[:2] + part) if part else "" for part in (quality, other))
 
 
 def _fold(table: str, what: str, *, max_rows: int = FOLD_ROWS) -> str:
@@ -420,16 +422,9 @@ def render_markdown(
         "",
     ]
     if run_stats:
-        rows = len(run_stats.splitlines()) - 2
-        lines += [
-            f"<details><summary>Run statistics: {rows} changed (seconds, throughput, rows "
-            "per stage, cache hits)</summary>",
-            "",
-            run_stats,
-            "",
-            "</details>",
-            "",
-        ]
+        # Always folded: they change on every run.
+        what = "run statistics (seconds, throughput, rows per stage, cache hits)"
+        lines += [_fold(run_stats, what, max_rows=0), ""]
     lines += [
         "### Params",
         "",
