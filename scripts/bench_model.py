@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -97,9 +98,21 @@ real_data_option = click.option(
 )
 
 
+# The result JSON alone goes to stdout, so `> out.json` parses; everything the libraries
+# print (the Trainer's loss dicts, tqdm.write) goes to stderr with the logs.
+RESULTS = sys.stdout
+
+
+def emit(result: dict) -> None:
+    """Write one benchmark's result to the real stdout."""
+    RESULTS.write(json.dumps(result, indent=2) + "\n")
+    RESULTS.flush()
+
+
 @click.group()
 def main() -> None:
     """Model benchmarks."""
+    sys.stdout = sys.stderr
 
 
 @main.command()
@@ -161,7 +174,7 @@ def throughput(rows: int, batch_size: int, naive_rows: int) -> None:
         "executed_flops_fraction_of_bf16_matmul": round(executed / bf16_rate, 3),
         "max_abs_p_yes_diff_vs_fp32_naive": round(agreement, 4),
     }
-    click.echo(json.dumps(result, indent=2))
+    emit(result)
 
 
 @main.command("train-step")
@@ -193,19 +206,16 @@ def train_step(steps: int, batch_size: int) -> None:
         )
     summary = result.summary
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    click.echo(
-        json.dumps(
-            {
-                "steps": summary["steps"],
-                "batch_size": batch_size,
-                # Trainer's own runtime: the steps, without loading the model and tokenizing.
-                "seconds_per_step": round(summary["train_seconds"] / summary["steps"], 2),
-                "seconds_total_with_load": round(summary["seconds"], 1),
-                "matmul_dtype": summary.get("matmul_dtype"),
-                "peak_rss_mib": round(peak_mib),
-            },
-            indent=2,
-        )
+    emit(
+        {
+            "steps": summary["steps"],
+            "batch_size": batch_size,
+            # Trainer's own runtime: the steps, without loading the model and tokenizing.
+            "seconds_per_step": round(summary["train_seconds"] / summary["steps"], 2),
+            "seconds_total_with_load": round(summary["seconds"], 1),
+            "matmul_dtype": summary.get("matmul_dtype"),
+            "peak_rss_mib": round(peak_mib),
+        }
     )
 
 
@@ -259,9 +269,8 @@ def heads(steps: int, batch_size: int, rows: int, score_batch_size: int, repeats
         head: {k: (min(v) if k.startswith("train") else max(v)) for k, v in out.items()}
         for head, out in figures.items()
     }
-    click.echo(json.dumps({"steps": steps, "batch_size": batch_size, "rows": rows,
-                           "score_batch_size": score_batch_size, "best": best,
-                           "all": figures}, indent=2))  # fmt: skip
+    emit({"steps": steps, "batch_size": batch_size, "rows": rows,
+          "score_batch_size": score_batch_size, "best": best, "all": figures})  # fmt: skip
 
 
 @main.command("real-data")
@@ -340,23 +349,20 @@ def real_data(
             "best_f1": round(best["f1"], 6),
         }
 
-    click.echo(
-        json.dumps(
-            {
-                "train_rows": len(train),
-                "held_out_rows": len(held),
-                "held_out_positive_rate": round(float(labels.mean()), 4),
-                "group": f"first {prefix_levels} category levels",
-                "epochs": epochs,
-                "steps": summary["steps"],
-                "train_seconds": round(train_seconds),
-                "score_pairs_per_s": round(len(held) / score_seconds, 1),
-                "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
-                "tfidf_logreg": report(tfidf),
-                "lora_gemma_270m": report(p_yes),
-            },
-            indent=2,
-        )
+    emit(
+        {
+            "train_rows": len(train),
+            "held_out_rows": len(held),
+            "held_out_positive_rate": round(float(labels.mean()), 4),
+            "group": f"first {prefix_levels} category levels",
+            "epochs": epochs,
+            "steps": summary["steps"],
+            "train_seconds": round(train_seconds),
+            "score_pairs_per_s": round(len(held) / score_seconds, 1),
+            "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
+            "tfidf_logreg": report(tfidf),
+            "lora_gemma_270m": report(p_yes),
+        }
     )
 
 
@@ -463,19 +469,16 @@ def cv_split(
             results[name]["lora_train_seconds_per_fold"] = [m["train_seconds"] for m in models]
         click.echo(json.dumps({name: results[name]}, indent=2), err=True)
 
-    click.echo(
-        json.dumps(
-            {
-                "rows": len(data),
-                "folds": folds,
-                "threshold": threshold,
-                "positive_rate": round(float(data["label"].mean()), 4),
-                "group": f"first {prefix_levels} category levels",
-                "category_groups": int(groups.nunique()),
-                **results,
-            },
-            indent=2,
-        )
+    emit(
+        {
+            "rows": len(data),
+            "folds": folds,
+            "threshold": threshold,
+            "positive_rate": round(float(data["label"].mean()), 4),
+            "group": f"first {prefix_levels} category levels",
+            "category_groups": int(groups.nunique()),
+            **results,
+        }
     )
 
 
