@@ -244,6 +244,18 @@ def test_publish_model_moves_the_finished_model(tiny_lm_dir, tmp_path) -> None:
     )
 
 
+def test_publish_without_merge_removes_a_stale_merged_model(tiny_lm_dir, tmp_path) -> None:
+    """merge off after merge on: predict would otherwise score the old merged/ folder."""
+    stale = tmp_path / "model" / "merged"
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_text("an earlier run's weights")
+    result = _train(tiny_lm_dir, tmp_path / "run", max_steps=1, logging_steps=1, merge=False)
+    assert result.merged_dir is None
+    summary = publish_model(result, tmp_path / "model")
+    assert not stale.exists() and summary["merged_dir"] is None
+    assert (tmp_path / "model" / "adapter" / "adapter_config.json").is_file()
+
+
 # ------------------------------------------------------------------ precision
 
 

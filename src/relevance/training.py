@@ -896,7 +896,8 @@ def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
     For a DVC stage that keeps resumable checkpoints in one (persistent) folder and
     hands the model on in another (hashed) one. A move, not a copy: a merged 14B model
     is 28 GB. ``out_dir`` also gets ``train_summary.json`` and the prompt meta stays in
-    the moved folders. Replaces what ``out_dir`` held under those names. Afterwards
+    the moved folders. Replaces what ``out_dir`` held under those names, and removes a
+    ``merged/`` left there by an earlier run when this one has none. Afterwards
     ``result.adapter_dir``/``merged_dir`` no longer exist.
 
     Returns:
@@ -910,6 +911,12 @@ def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
     moves = [(result.adapter_dir, out_dir / ADAPTER_DIR)]
     if result.merged_dir is not None:
         moves.append((result.merged_dir, out_dir / MERGED_DIR))
+    stale_merged = out_dir / MERGED_DIR
+    if result.merged_dir is None and stale_merged.exists():
+        # The scorer prefers merged/ over adapter/: an earlier merge must not outlive
+        # the adapter it was made from.
+        shutil.rmtree(stale_merged)
+        logger.info("removed %s, left by an earlier run with merge on", stale_merged)
     for source, target in moves:
         if not source.is_dir():
             raise ConfigError(f"{source} not found: nothing to publish (was it moved already?)")
