@@ -5,6 +5,7 @@
     python scripts/bench_model.py real-data --data ../shared/data/cikm-qc-real [--train-rows 4000]
     python scripts/bench_model.py heads [--steps 6] [--rows 512]
     python scripts/bench_model.py cv-split --data ../shared/data/cikm-qc-real [--rows 1200]
+    python scripts/bench_model.py scorer-load
 
 throughput: p(yes) scoring with the shipped HFScorer path (bf16 weights, decoder body,
   two lm_head rows, length-sorted batches) against a naive baseline measured in the
@@ -23,6 +24,8 @@ cv-split: K-fold CV F1 (mean +- std over folds) on the same real QC rows with th
   a plain random split (StratifiedKFold on the same language x label strata), each fold
   model trained and scored as cv@qc does; a char TF-IDF + logistic regression per fold
   as a cheap second learner.
+scorer-load: seconds to load a bf16 scorer from a full model folder against the base
+  plus a LoRA adapter merged in memory (the default since train.<task>.merge: false).
 
 The base model is models/base/llm (run `dvc repro models` first).
 """
@@ -362,6 +365,41 @@ def real_data(
             "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
             "tfidf_logreg": report(tfidf),
             "lora_gemma_270m": report(p_yes),
+        }
+    )
+
+
+@main.command("scorer-load")
+@click.option(
+    "--adapter",
+    type=click.Path(path_type=Path),
+    default=ROOT / "models" / "qc" / "adapter",
+    show_default=True,
+    help="A trained adapter (train@qc's, after `dvc repro train@qc`).",
+)
+@click.option("--repeats", default=3, show_default=True)
+def scorer_load(adapter: Path, repeats: int) -> None:
+    """Seconds to load a bf16 scorer: a full folder, against base + adapter merged in memory.
+
+    A merged folder (train.<task>.merge: true) is as large as the base, so loading the
+    base alone stands in for it; the adapter path adds reading and merging the LoRA.
+    """
+    from relevance.scoring import HFScorer
+
+    def best_seconds(**kwargs) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            scorer = HFScorer(BASE, dtype="bfloat16", progress=False, **kwargs)
+            times.append(time.perf_counter() - started)
+            del scorer
+        return round(min(times), 2)
+
+    emit(
+        {
+            "repeats": repeats,
+            "full_folder_seconds": best_seconds(),
+            "base_plus_adapter_seconds": best_seconds(adapter_dir=adapter),
         }
     )
 
