@@ -19,7 +19,13 @@ from relevance.answer import load_head_model, read_prompt_meta
 from relevance.errors import ConfigError, DataError
 from relevance.schema import TASKS
 from relevance.scoring import HFScorer, supports_bf16
-from relevance.training import TrainConfig, TrainResult, publish_model, train_lora
+from relevance.training import (
+    TIMING_KEYS,
+    TrainConfig,
+    TrainResult,
+    publish_model,
+    train_lora,
+)
 
 # A fast, fp32 setting for the tiny model; tests override what they are about.
 FAST_SEED = 42  # TrainConfig's default seed
@@ -162,7 +168,9 @@ def test_bf16_adapter_path_scores_like_the_merged_folder(tiny_lm_dir, trained) -
 
 def test_outputs_and_summary(trained) -> None:
     summary = json.loads((trained.out_dir / "train_summary.json").read_text())
-    assert summary == trained.summary
+    # Timings are in the returned summary (for the stage's metrics), not beside the model.
+    assert trained.summary["seconds"] > 0 and trained.summary["train_seconds"] > 0
+    assert summary == {k: v for k, v in trained.summary.items() if k not in TIMING_KEYS}
     assert summary["steps"] == 40 and summary["rows"] == 64
     assert summary["device"] == "cpu" and summary["weights_dtype"] == "float32"
     assert summary["label_tokens"]["yes_text"] == " yes"
@@ -254,6 +262,52 @@ def test_publish_without_merge_removes_a_stale_merged_model(tiny_lm_dir, tmp_pat
     summary = publish_model(result, tmp_path / "model")
     assert not stale.exists() and summary["merged_dir"] is None
     assert (tmp_path / "model" / "adapter" / "adapter_config.json").is_file()
+
+
+_RETRAIN = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tiny_lm import toy_rows
+from relevance.schema import TASKS
+from relevance.training import TrainConfig, publish_model, train_lora
+config = TrainConfig(**json.loads(sys.argv[3]))
+run = train_lora(model_dir=Path(sys.argv[2]), task=TASKS["qc"], rows=toy_rows(32),
+                 config=config, out_dir=Path(sys.argv[4]) / "run", progress=False)
+publish_model(run, Path(sys.argv[4]) / "model")
+"""
+
+
+def test_retraining_on_the_same_inputs_writes_the_same_files(tiny_lm_dir, tmp_path) -> None:
+    """Same data and settings, two processes with different string-hash seeds: every file
+    of the published model is byte-identical, so DVC sees the same model and skips
+    predict. Catches run timings in the folder and peft's set-ordered target_modules."""
+    import hashlib
+    import shutil
+    import subprocess
+    import sys
+
+    config = json.dumps({**FAST, "max_steps": 2})
+    folders = []
+    out = tmp_path / "work"  # one path for both: it is recorded in the summary and args
+    for hash_seed in ("1", "2"):
+        shutil.rmtree(out, ignore_errors=True)  # no checkpoint to resume from
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"}
+        subprocess.run(
+            [sys.executable, "-c", _RETRAIN, str(Path(__file__).parent), str(tiny_lm_dir),
+             config, str(out)],
+            check=True, env=env, capture_output=True,
+        )  # fmt: skip
+        folder = out / "model"
+        folders.append(
+            {
+                str(path.relative_to(folder)): hashlib.md5(path.read_bytes()).hexdigest()
+                for path in sorted(folder.rglob("*"))
+                if path.is_file()
+            }
+        )
+    assert "adapter/adapter_config.json" in folders[0] and "train_summary.json" in folders[0]
+    assert folders[0] == folders[1]
 
 
 # ------------------------------------------------------------------ precision

@@ -48,7 +48,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -78,6 +78,10 @@ ADAPTER_DIR = "adapter"
 MERGED_DIR = "merged"
 SUMMARY_FILE = "train_summary.json"
 RUN_FILE = "train_run.json"  # what a checkpoint in out_dir was trained with (for resume)
+# Wall-clock figures of a run: in the returned summary and the stage's metrics, never in
+# the model folder, so that retraining on the same inputs (bitwise the same weights on
+# CPU) gives the same DVC hash and the stages downstream of the model are skipped.
+TIMING_KEYS = ("seconds", "train_seconds")
 
 # Config fields that may change between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = {
@@ -820,6 +824,8 @@ def train_lora(
     # 6. Save the adapter (and the merged model) with the prompt they expect.
     adapter_dir = out_dir / ADAPTER_DIR
     trainer.save_model(str(adapter_dir))
+    if trainer.is_world_process_zero():
+        sort_target_modules(adapter_dir)
     merged_dir = out_dir / MERGED_DIR if config.merge else None
     meta: dict[str, Any] = {
         "task": task,
@@ -878,7 +884,7 @@ def train_lora(
         "config": config.to_dict(),
     }
     if trainer.is_world_process_zero():
-        (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        write_summary(out_dir / SUMMARY_FILE, summary)
     logger.info(
         "trained %d steps in %.1f s, final logged loss %s",
         summary["steps"],
@@ -888,6 +894,26 @@ def train_lora(
     return TrainResult(
         out_dir=out_dir, adapter_dir=adapter_dir, merged_dir=merged_dir, summary=summary
     )
+
+
+def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
+    """Write a run's summary beside its model, without the wall-clock :data:`TIMING_KEYS`."""
+    stable = {key: value for key, value in summary.items() if key not in TIMING_KEYS}
+    path.write_text(json.dumps(stable, indent=2) + "\n")
+
+
+def sort_target_modules(adapter_dir: Path) -> None:
+    """Rewrite ``adapter_config.json`` with ``target_modules`` sorted.
+
+    peft keeps the modules as a set and saves ``list(set)``, whose order follows the
+    process's string-hash seed: two identical runs would write different files (and
+    DVC would see a different model). Same JSON layout as peft writes.
+    """
+    path = adapter_dir / "adapter_config.json"
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        path.write_text(json.dumps(config, indent=2, sort_keys=True))
 
 
 def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
@@ -927,6 +953,6 @@ def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
         shutil.move(str(source), str(target))
     summary["adapter_dir"] = str(out_dir / ADAPTER_DIR)
     summary["merged_dir"] = str(out_dir / MERGED_DIR) if result.merged_dir is not None else None
-    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary(out_dir / SUMMARY_FILE, summary)
     logger.info("published %s to %s", ", ".join(t.name for _, t in moves), out_dir)
     return summary
