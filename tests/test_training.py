@@ -20,7 +20,7 @@ from relevance.errors import ConfigError, DataError
 from relevance.schema import TASKS
 from relevance.scoring import HFScorer, supports_bf16
 from relevance.training import (
-    TIMING_KEYS,
+    RUN_KEYS,
     TrainConfig,
     TrainResult,
     publish_model,
@@ -170,7 +170,7 @@ def test_outputs_and_summary(trained) -> None:
     summary = json.loads((trained.out_dir / "train_summary.json").read_text())
     # Timings are in the returned summary (for the stage's metrics), not beside the model.
     assert trained.summary["seconds"] > 0 and trained.summary["train_seconds"] > 0
-    assert summary == {k: v for k, v in trained.summary.items() if k not in TIMING_KEYS}
+    assert summary == {k: v for k, v in trained.summary.items() if k not in RUN_KEYS}
     assert summary["steps"] == 40 and summary["rows"] == 64
     assert summary["device"] == "cpu" and summary["weights_dtype"] == "float32"
     assert summary["label_tokens"]["yes_text"] == " yes"
@@ -201,6 +201,26 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_lm_dir, tmp_path,
     steps = [h["step"] for h in second.summary["loss_history"]]
     assert steps == list(range(1, 9))
     assert second.summary["loss_history"][:4] == first.summary["loss_history"]
+
+
+@pytest.mark.parametrize("head", ["yes_no", "seq_cls"])
+def test_a_finished_run_again_keeps_its_losses_and_model_files(tiny_lm_dir, tmp_path, head) -> None:
+    """A rerun that finds the finished run's last checkpoint trains nothing (transformers
+    would train a 5th step here: step 4 is mid-epoch). The summary keeps the finished
+    run's losses, and the model folder is byte-identical, so `dvc repro -f train@qc`
+    does not rerun predict."""
+    settings = {"max_steps": 4, "save_steps": 2, "logging_steps": 3, "head": head}
+    first = _train(tiny_lm_dir, tmp_path, **settings)
+    files = {p.name: p.read_bytes() for p in (tmp_path / "adapter").iterdir()}
+    on_disk = (tmp_path / "train_summary.json").read_text()
+    again = _train(tiny_lm_dir, tmp_path, **settings)
+    assert again.summary["resumed_from"] == "checkpoint-4"
+    assert again.summary["resumed_from_step"] == 4 and again.summary["steps"] == 4
+    for key in ("train_loss", "final_loss", "loss_history"):
+        assert again.summary[key] == first.summary[key], key
+    assert first.summary["train_loss"] > 0
+    assert (tmp_path / "train_summary.json").read_text() == on_disk
+    assert {p.name: p.read_bytes() for p in (tmp_path / "adapter").iterdir()} == files
 
 
 def test_resume_refuses_checkpoints_of_other_settings(tiny_lm_dir, tmp_path) -> None:

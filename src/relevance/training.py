@@ -78,10 +78,11 @@ ADAPTER_DIR = "adapter"
 MERGED_DIR = "merged"
 SUMMARY_FILE = "train_summary.json"
 RUN_FILE = "train_run.json"  # what a checkpoint in out_dir was trained with (for resume)
-# Wall-clock figures of a run: in the returned summary and the stage's metrics, never in
-# the model folder, so that retraining on the same inputs (bitwise the same weights on
-# CPU) gives the same DVC hash and the stages downstream of the model are skipped.
-TIMING_KEYS = ("seconds", "train_seconds")
+# Figures of one run rather than of its model (wall clock, where it resumed): in the
+# returned summary and the stage's metrics, never in the model folder, so that training
+# again on the same inputs (bitwise the same weights on CPU) gives the same DVC hash and
+# the stages downstream of the model are skipped.
+RUN_KEYS = ("seconds", "train_seconds", "resumed_from", "resumed_from_step")
 
 # Config fields that may change between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = {
@@ -619,6 +620,22 @@ def _check_resume(out_dir: Path, run: dict[str, Any], *, restart_on_mismatch: bo
     return None
 
 
+def _earlier_summary(out_dir: Path, config: TrainConfig, step: int) -> dict[str, Any] | None:
+    """The summary of the earlier run in ``out_dir`` whose last checkpoint is ``step``.
+
+    Only when it had exactly this run's settings (its checkpoints already passed
+    :func:`_check_resume` for data, model and code); else None. A run writes its
+    summary after its last checkpoint, so a crash in between leaves none.
+    """
+    path = out_dir / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    earlier = json.loads(path.read_text())
+    if earlier.get("config") != config.to_dict() or earlier.get("steps") != step:
+        return None
+    return earlier
+
+
 class _MatmulProbe:
     """One-shot forward hook on a linear layer: records the dtype its matmul produced,
     i.e. whether autocast really ran it in bf16."""
@@ -817,7 +834,17 @@ def train_lora(
         state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
         resumed_step = int(state.get("global_step", 0))
         logger.info("resuming from %s (step %d)", resume_from, resumed_step)
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    # Read before this run overwrites it.
+    earlier = _earlier_summary(out_dir, config, resumed_step) if resume_from else None
+    finished = earlier is not None and earlier.get("max_steps") == resumed_step
+    if finished:
+        # The earlier run reached its last step: nothing to train. (transformers would
+        # still run one more step when that step falls mid-epoch.) Its weights are
+        # the checkpoint's.
+        logger.info("%s is the finished run: loading it, no training", resume_from)
+        model.load_adapter(resume_from, adapter_name="default")
+    else:
+        output = trainer.train(resume_from_checkpoint=resume_from)
     if use_bf16 and probe.dtype is not None and probe.dtype != torch.bfloat16:
         logger.warning("bf16 autocast was requested but matmuls ran in %s", probe.dtype)
 
@@ -846,6 +873,19 @@ def train_lora(
             write_prompt_meta(merged_dir, **meta)
 
     # 7. Summary.
+    if finished:
+        summary = {
+            **earlier,
+            "seconds": round(time.perf_counter() - started, 2),
+            "train_seconds": 0.0,
+            "resumed_from": Path(resume_from).name,
+            "resumed_from_step": resumed_step,
+        }
+        if trainer.is_world_process_zero():
+            write_summary(out_dir / SUMMARY_FILE, summary)
+        return TrainResult(
+            out_dir=out_dir, adapter_dir=adapter_dir, merged_dir=merged_dir, summary=summary
+        )
     history = [
         {"step": int(e["step"]), "loss": float(e["loss"])}
         for e in trainer.state.log_history
@@ -897,8 +937,8 @@ def train_lora(
 
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
-    """Write a run's summary beside its model, without the wall-clock :data:`TIMING_KEYS`."""
-    stable = {key: value for key, value in summary.items() if key not in TIMING_KEYS}
+    """Write a run's summary beside its model, without the per-run :data:`RUN_KEYS`."""
+    stable = {key: value for key, value in summary.items() if key not in RUN_KEYS}
     path.write_text(json.dumps(stable, indent=2) + "\n")
 
 
