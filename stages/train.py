@@ -123,7 +123,11 @@ def main(
     )
     view = {key: summary[key] for key in keys if summary.get(key) is not None}
     view["input"] = input_counts
-    view["seconds_per_step"] = round(summary["seconds"] / max(summary["steps"], 1), 3)
+    # Steps of this run only: a resumed run trained fewer, a finished one none.
+    trained_steps = summary["steps"] - summary.get("resumed_from_step", 0)
+    view["seconds_per_step"] = (
+        round(summary["seconds"] / trained_steps, 3) if trained_steps else None
+    )
     write_json(metrics, view)
     click.echo(
         f"train@{task.name}: {summary['steps']} steps on {summary['rows']} rows, "
