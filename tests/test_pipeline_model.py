@@ -173,5 +173,7 @@ def test_winning_team_options_in_one_experiment(project: Path) -> None:
     assert cv["folds"] == 2 and len(cv["per_fold"]) == 2
     assert 0.0 <= cv["f1_mean"] <= 1.0 and cv["f1_std"] >= 0.0
     assert set(cv["per_language"]) >= {"en", "fr"}
-    meta = json.loads((project / "models/qc/merged/relevance_prompt.json").read_text())
+    # train.<task>.merge is off by default: the model is the adapter alone.
+    assert not (project / "models/qc/merged").exists()
+    meta = json.loads((project / "models/qc/adapter/relevance_prompt.json").read_text())
     assert meta["head"] == "seq_cls"
