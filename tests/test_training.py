@@ -3,9 +3,13 @@ the seq_cls head and starting from an init adapter."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -302,11 +306,6 @@ def test_retraining_on_the_same_inputs_writes_the_same_files(tiny_lm_dir, tmp_pa
     """Same data and settings, two processes with different string-hash seeds: every file
     of the published model is byte-identical, so DVC sees the same model and skips
     predict. Catches run timings in the folder and peft's set-ordered target_modules."""
-    import hashlib
-    import shutil
-    import subprocess
-    import sys
-
     config = json.dumps({**FAST, "max_steps": 2})
     folders = []
     out = tmp_path / "work"  # one path for both: it is recorded in the summary and args
