@@ -44,6 +44,7 @@ def main(task_name: str, data_dir: Path, out_dir: Path, metrics: Path, params_pa
         task=task,
         data=data,
         max_bad_fraction=ingest.max_bad_fraction,
+        max_record_bytes=ingest.max_record_bytes,
         out_dir=out_dir,
     )
     write_json(metrics, result)

@@ -306,3 +306,191 @@ def test_ingest_stage_cli_exit_codes_and_message(tmp_path, monkeypatch) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "unknown key(s) max_bad_fracton" in result.output
+
+
+# ---------------------------------------------------------------- what real files bring
+
+
+def test_a_byte_order_mark_is_accepted_in_json_lines_csv_and_tsv(tmp_path) -> None:
+    rows = [qc_row(1, label=1), qc_row(2, "fr", "tasse", label=0)]
+    plain = write_jsonl(tmp_path / "plain.txt", rows)
+    expected = _core(read_split(plain, task=QC, split="train").rows)
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    result = read_split(bom, task=QC, split="train")
+    assert result.quarantine == [] and _core(result.rows) == expected
+    assert result.byte_order_mark
+    columns = ["id", "task", "language", "origin_query", "category_path", "label"]
+    for suffix, delimiter in ((".csv", ","), (".tsv", "\t")):
+        path = tmp_path / f"bom{suffix}"
+        with path.open("w", newline="", encoding="utf-8-sig") as handle:  # Excel's way
+            writer = csv.writer(handle, delimiter=delimiter)
+            writer.writerow(columns)
+            writer.writerows([[r[c] for c in columns] for r in rows])
+        result = read_split(path, task=QC, split="train")
+        assert result.quarantine == [], result.quarantine
+        assert _core(result.rows) == expected
+
+
+@pytest.mark.parametrize(("given", "label"), [("1.0", 1), ("0.0", 0), (" 1.00 ", 1), (1.0, 1)])
+def test_int_valued_label_strings_are_labels(tmp_path, given, label) -> None:
+    path = write_jsonl(tmp_path / "t.txt", [qc_row(1, label=given)])
+    (row,) = read_split(path, task=QC, split="train").rows
+    assert row["label"] == label
+
+
+@pytest.mark.parametrize("given", ["1.5", "2.0", "01", "1e0", "nan", "-0.0", "yes"])
+def test_other_label_strings_stay_quarantined(tmp_path, given) -> None:
+    assert _one_bad(tmp_path, qc_row(2, label=given))["reason"] == "bad_label"
+
+
+def test_language_codes_are_lower_cased_and_the_original_kept(tmp_path) -> None:
+    path = write_jsonl(
+        tmp_path / "d.txt",
+        [qc_row(1, "DE", label=None), qc_row(2, "de", label=None), qc_row(3, " Vn ", label=None)],
+    )
+    rows = read_split(path, task=QC, split="dev").rows
+    assert [(r["language"], r["language_raw"], r["lang"]) for r in rows] == [
+        ("de", "DE", "de"),
+        ("de", "de", "de"),
+        ("vn", " Vn ", "vi"),
+    ]
+
+
+def test_mixed_case_codes_are_one_missing_language_in_stats(tmp_path) -> None:
+    from relevance.stats import connect, languages
+
+    data = small_qc_dir(tmp_path / "in", n_dev=4)
+    write_jsonl(
+        data / "dev_QC.txt",
+        [qc_row(1, "DE", label=None), qc_row(2, "de", label=None), qc_row(3, "En", label=None)],
+    )
+    (data / "dev_labels_QC.txt").unlink()
+    out = tmp_path / "o"
+    ingest_task(data_dir=data, task=QC, data=_params(), max_bad_fraction=0.01, out_dir=out)
+    con = connect({s: out / f"{s}.parquet" for s in ("train", "dev")})
+    found = languages(con)
+    assert found["missing_from_train"] == [{"language": "de", "lang": "de"}]
+    assert found["by_split"]["dev"] == ["de", "en"]
+
+
+def test_a_record_over_max_record_bytes_is_quarantined_without_reading_it_whole(
+    tmp_path,
+) -> None:
+    import tracemalloc
+
+    huge = "x" * (8 << 20)  # an 8 MB query
+    path = write_jsonl(tmp_path / "t.txt", [qc_row(1), qc_row(2, query=huge), qc_row(3)])
+    del huge
+    tracemalloc.start()
+    result = read_split(path, task=QC, split="train", max_record_bytes=64 * 1024)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [r["id"] for r in result.rows] == [1, 3]
+    (entry,) = result.quarantine
+    assert (entry["source_line"], entry["reason"], entry["id"]) == (2, "too_long", 2)
+    assert "ingest.max_record_bytes is 65,536" in entry["detail"]
+    assert len(entry["raw"]) < 2000  # the quarantine keeps the start only
+    assert peak < 4 << 20, f"peak {peak / 1e6:.1f} MB for an 8 MB line"
+
+
+def test_too_long_records_in_csv_and_parquet(tmp_path) -> None:
+    path = tmp_path / "a.csv"
+    long_query = "y" * 5000
+    path.write_text(
+        "id,task,language,origin_query,category_path,label\n"
+        f'1,QC,en,mug,"a,b",1\n2,QC,en,{long_query},"a,b",1\n3,QC,en,cup,"a,b",0\n',
+        encoding="utf-8",
+    )
+    result = read_split(path, task=QC, split="train", max_record_bytes=1024)
+    assert [r["id"] for r in result.rows] == [1, 3]
+    assert [(q["source_line"], q["reason"], q["id"]) for q in result.quarantine] == [
+        (3, "too_long", 2)
+    ]
+    parquet = tmp_path / "a.parquet"
+    pq.write_table(pa.Table.from_pylist([qc_row(1), qc_row(2, query=long_query)]), parquet)
+    result = read_split(parquet, task=QC, split="train", max_record_bytes=1024)
+    assert [(q["source_line"], q["reason"]) for q in result.quarantine] == [(2, "too_long")]
+
+
+def test_a_line_at_the_limit_is_kept(tmp_path) -> None:
+    row = qc_row(1)
+    line = json.dumps(row)
+    row["origin_query"] += " " * (1024 - len(line))  # exactly 1024 bytes
+    path = write_jsonl(tmp_path / "t.txt", [row])
+    assert len(path.read_bytes()) == 1025
+    assert len(read_split(path, task=QC, split="train", max_record_bytes=1024).rows) == 1
+    assert read_split(path, task=QC, split="train", max_record_bytes=1023).reasons == {
+        "too_long": 1
+    }
+
+
+def test_dev_records_the_model_can_score_are_kept_with_their_defect(tmp_path) -> None:
+    path = write_jsonl(
+        tmp_path / "d.txt",
+        [
+            qi_row(1, label=None),
+            qi_row(2, title="", label=None),
+            qi_row(3, title=None, label=None),
+            {k: v for k, v in qi_row(4, label=None).items() if k != "item_title"},
+            qi_row(5, label="maybe"),
+            qi_row(6, title="  ", label="2"),
+        ],
+    )
+    result = read_split(path, task=QI, split="dev")
+    assert result.quarantine == []
+    assert [(r["id"], r["candidate"], r["label"], r["defect"]) for r in result.rows] == [
+        (1, "Red ceramic mug 350ml", None, None),
+        (2, "", None, "empty_field"),
+        (3, "", None, "missing_field"),
+        (4, "", None, "missing_field"),
+        (5, "Red ceramic mug 350ml", None, "bad_label"),
+        (6, "", None, "empty_field,bad_label"),
+    ]
+    assert result.defects == {"bad_label": 2, "empty_field": 2, "missing_field": 2}
+    # Training rows get no such leniency.
+    train = read_split(path, task=QI, split="train")
+    assert len(train.rows) == 0 and len(train.quarantine) == 6
+
+
+def test_dev_records_that_cannot_be_scored_keep_their_id(tmp_path) -> None:
+    path = write_jsonl(
+        tmp_path / "d.txt",
+        [
+            qc_row(1, label=None),
+            qc_row(2, task="QI", label=None),
+            '{"id": 3, "task": "QC", "origin_query": "broken',
+            qc_row(1, query="again", label=None),
+        ],
+    )
+    result = read_split(path, task=QC, split="dev")
+    assert [(q["source_line"], q["reason"], q["id"]) for q in result.quarantine] == [
+        (2, "wrong_task", 2),
+        (3, "malformed_json", 3),
+        (4, "duplicate_id", 1),
+    ]
+    assert result.quarantine[0]["query_raw"] == "coffee cup"
+    assert result.quarantine[0]["candidate_raw"] == "home & garden,kitchen"
+
+
+def test_a_dev_record_whose_id_cannot_be_read_stops_ingest(tmp_path) -> None:
+    data = small_qc_dir(tmp_path / "in", n_dev=4)
+    rows = [qc_row(i, label=None) for i in range(1, 5)]
+    write_jsonl(data / "dev_QC.txt", [*rows[:2], '{"task": "QC", "id": 3, broken', *rows[3:]])
+    with pytest.raises(DataError) as err:
+        ingest_task(
+            data_dir=data, task=QC, data=_params(), max_bad_fraction=0.5, out_dir=tmp_path / "o"
+        )
+    assert "whose id cannot be read, so no submission could answer them" in str(err.value)
+    assert f"{data / 'dev_QC.txt'}:3: malformed_json" in str(err.value)
+
+
+def test_utf16_files_and_repeated_csv_headers_are_clear_errors(tmp_path) -> None:
+    utf16 = tmp_path / "t.txt"
+    utf16.write_text(json.dumps(qc_row(1)) + "\n", encoding="utf-16")
+    with pytest.raises(DataError, match=r"t.txt: is UTF-16 text; expected UTF-8"):
+        read_split(utf16, task=QC, split="train")
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("id,task,language,origin_query,id,label\n1,QC,en,mug,2,1\n")
+    with pytest.raises(DataError, match=r"t.csv:1: header names 'id' twice"):
+        read_split(csv_path, task=QC, split="train")

@@ -46,12 +46,21 @@ class IngestParams:
     # data has ~0.1% bad rows (QI train: 453 missing titles in 340k), so 1% is a
     # generous bound that still catches a wrong file or a wrong format.
     max_bad_fraction: float = 0.01
+    # A record (line) longer than this is quarantined as too_long without being read
+    # whole. Real queries and titles stay under 2 KB; 64 KiB is far above them and
+    # keeps a broken file (a missing line break, a binary blob) from filling memory.
+    max_record_bytes: int = 65536
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ConfigError(
                 "params.yaml:ingest.max_bad_fraction must be in [0, 1], "
                 f"got {self.max_bad_fraction}"
+            )
+        if self.max_record_bytes < 1024:
+            raise ConfigError(
+                "params.yaml:ingest.max_record_bytes must be at least 1024, "
+                f"got {self.max_record_bytes}"
             )
 
 
@@ -90,8 +99,16 @@ class PredictParams:
     dtype: str = "auto"
     tensor_parallel_size: int = 1  # vllm only
     gpu_memory_utilization: float = 0.9  # vllm only
+    # The answer for a dev/test record that cannot be scored (quarantined at ingest but
+    # its id readable): every id must be in the submission. Read by evaluate, not by
+    # predict. 1: the majority class (~69% QC / ~62% QI positive).
+    fallback_label: int = 1
 
     def __post_init__(self) -> None:
+        if self.fallback_label not in (0, 1):
+            raise ConfigError(
+                f"params.yaml:predict.fallback_label: expected 0 or 1, got {self.fallback_label!r}"
+            )
         if self.backend not in ("hf", "vllm"):
             raise ConfigError(
                 f"params.yaml:predict.backend: expected hf or vllm, got {self.backend!r}"
@@ -169,9 +186,18 @@ def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     return data
 
 
-def load_section(cls: type[T], name: str, path: str | Path = "params.yaml") -> T:
-    """Read one section of ``path`` into ``cls``."""
-    return parse_section(cls, read_params(path).get(name), name=name, source=str(path))
+def load_section(
+    cls: type[T], name: str, path: str | Path = "params.yaml", *, skip: tuple[str, ...] = ()
+) -> T:
+    """Read one section of ``path`` into ``cls``.
+
+    ``skip``: keys of the section this stage does not read (they keep their defaults),
+    so dvc.yaml need not list them and a change to them does not rerun the stage.
+    """
+    raw = read_params(path).get(name)
+    if skip and isinstance(raw, dict):
+        raw = {key: value for key, value in raw.items() if key not in skip}
+    return parse_section(cls, raw, name=name, source=str(path))
 
 
 def load_tasks(path: str | Path = "params.yaml") -> tuple[str, ...]:
@@ -199,6 +225,13 @@ def load_key(section: str, key: str, path: str | Path = "params.yaml") -> Any:
     if not isinstance(node, dict) or key not in node:
         raise ConfigError(f"{path}:{section}.{key}: missing (expected it under {section})")
     return node[key]
+
+
+def check_fallback_label(value: Any, path: str | Path = "params.yaml") -> int:
+    """``predict.fallback_label``: 0 or 1 (read alone by evaluate, so checked here)."""
+    if isinstance(value, bool) or value not in (0, 1):
+        raise ConfigError(f"{path}:predict.fallback_label: expected 0 or 1, got {value!r}")
+    return int(value)
 
 
 def load_threshold(task: str, path: str | Path = "params.yaml") -> float:

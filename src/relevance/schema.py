@@ -105,14 +105,18 @@ INGESTED_SCHEMA = pa.schema(
     [
         pa.field("id", pa.int64(), nullable=False),
         pa.field("task", pa.string(), nullable=False),
-        pa.field("language", pa.string(), nullable=False),  # as given, e.g. "vn"
+        pa.field("language", pa.string(), nullable=False),  # lower-cased, e.g. "vn"
+        pa.field("language_raw", pa.string(), nullable=False),  # as given, e.g. "VN"
         pa.field("lang", pa.string(), nullable=False),  # ISO 639-1, e.g. "vi"
         pa.field("query", pa.string(), nullable=False),  # cleaned
-        pa.field("candidate", pa.string(), nullable=False),  # cleaned
+        pa.field("candidate", pa.string(), nullable=False),  # cleaned; "" when missing (dev/test)
         pa.field("label", pa.int8(), nullable=True),
         pa.field("query_raw", pa.string(), nullable=False),  # as given
-        pa.field("candidate_raw", pa.string(), nullable=False),  # as given
+        pa.field("candidate_raw", pa.string(), nullable=True),  # as given (null: missing)
         pa.field("category_levels", pa.list_(pa.string()), nullable=True),  # QC only
+        # dev/test rows kept although faulty, scored as they are: "empty_field",
+        # "missing_field", "bad_label" (comma-separated); null for clean rows.
+        pa.field("defect", pa.string(), nullable=True),
         pa.field("source_file", pa.string(), nullable=False),
         pa.field("source_line", pa.int64(), nullable=False),
     ]
@@ -125,6 +129,12 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("source_line", pa.int64(), nullable=False),
         pa.field("reason", pa.string(), nullable=False),
         pa.field("detail", pa.string(), nullable=False),
-        pa.field("raw", pa.string(), nullable=False),
+        pa.field("raw", pa.string(), nullable=False),  # cut short when too long
+        # What a submission needs to answer a dev/test record: its id (null when it
+        # cannot be read) and the given text fields (null when not text).
+        pa.field("id", pa.int64(), nullable=True),
+        pa.field("language_raw", pa.string(), nullable=True),
+        pa.field("query_raw", pa.string(), nullable=True),
+        pa.field("candidate_raw", pa.string(), nullable=True),
     ]
 )
