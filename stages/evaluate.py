@@ -3,6 +3,7 @@ and the competition submission files."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -11,11 +12,13 @@ import pandas as pd
 from relevance.cv import cv_report
 from relevance.errors import DataError
 from relevance.metrics import evaluate_predictions, threshold_sweep
-from relevance.params import load_threshold
+from relevance.params import check_fallback_label, load_key, load_threshold
 from relevance.plots import threshold_curve_png
 from relevance.schema import get_task
 from relevance.stage import setup_logging, user_errors, write_json
-from relevance.submission import write_submission
+from relevance.submission import ROW_COLUMNS, read_quarantine, write_submission
+
+logger = logging.getLogger(__name__)
 
 
 @click.command()
@@ -74,40 +77,52 @@ def main(
     submissions: Path,
     params_path: str,
 ) -> None:
-    """Score dev predictions (where labels exist) and write submissions for dev and test."""
+    """Score dev predictions (where labels exist) and write submissions for dev and test.
+
+    Every dev/test id is answered once, in input order: scored rows at the threshold,
+    records quarantined at ingest with ``predict.fallback_label``. Without dev labels
+    (the competition's files) the metrics say so and nothing label-based is computed.
+    """
     setup_logging()
     task = get_task(task_name)
     threshold = load_threshold(task.name, params_path)
+    fallback_label = check_fallback_label(
+        load_key("predict", "fallback_label", params_path), params_path
+    )
     splits = sorted(p.stem for p in predictions.glob("*.parquet"))
     if "dev" not in splits:
         raise DataError(f"{predictions}/dev.parquet not found: run predict@{task.name} first")
+    quarantine = read_quarantine(ingested)
     result: dict = {"task": task.code}
     for split in splits:
         frame = pd.read_parquet(predictions / f"{split}.parquet")
-        rows = pd.read_parquet(
-            ingested / f"{split}.parquet", columns=["id", "language", "query_raw", "candidate_raw"]
-        )
-        n = write_submission(
+        rows = pd.read_parquet(ingested / f"{split}.parquet", columns=ROW_COLUMNS)
+        submitted = write_submission(
             submissions / split / f"submit_{task.code}.txt",
             task=task,
             rows=rows,
             p_yes=frame.set_index("id")["p_yes"],
             threshold=threshold,
+            quarantined=quarantine[quarantine["split"] == split],
+            fallback_label=fallback_label,
         )
         result[split] = evaluate_predictions(frame, threshold=threshold)
-        result[split]["submitted"] = n
+        result[split]["submission"] = submitted
     dev = pd.read_parquet(predictions / "dev.parquet")
     labelled = dev[dev["label"].notna()]
-    sweep = threshold_sweep(labelled["label"].to_numpy(int), labelled["p_yes"].to_numpy(float))
     curve.parent.mkdir(parents=True, exist_ok=True)
+    if labelled.empty:
+        logger.info("dev has no labels: no F1, AUC or threshold sweep for %s", task.code)
+        sweep = pd.DataFrame(columns=["threshold", "f1", "precision", "recall"])
+    else:
+        sweep = threshold_sweep(labelled["label"].to_numpy(int), labelled["p_yes"].to_numpy(float))
     sweep.to_csv(curve, index=False, float_format="%.6f")
-    best = result["dev"].get("best", {}).get("threshold")
     threshold_curve_png(
         curve_png,
         sweep,
-        title=f"{task.code} dev: F1 against threshold",
+        title=f"{task.code} dev: F1 against threshold" + (" (no labels)" if labelled.empty else ""),
         threshold=threshold,
-        best=best,
+        best=result["dev"].get("best", {}).get("threshold"),
     )
     if not cv_oof.is_file():
         raise DataError(f"{cv_oof} not found: run cv@{task.name} first")
@@ -117,14 +132,15 @@ def main(
         result["cv"] = cv_report(oof, threshold=threshold)
     write_json(metrics, result)
     write_json(scores, result)
+    lines = ", ".join(f"{s} {result[s]['submission']['lines']} lines" for s in splits)
     if labelled.empty:
-        click.echo(f"evaluate@{task.name}: dev has no labels; wrote submissions only")
+        click.echo(f"evaluate@{task.name}: dev has no labels, so no F1; submissions: {lines}")
     else:
         d = result["dev"]
         click.echo(
             f"evaluate@{task.name}: dev F1 {d['f1']:.4f} at threshold {threshold:g} "
             f"(AUC {d['auc']}, all-positive F1 {d['all_positive_f1']:.4f}, "
-            f"best {d['best']['f1']:.4f} at {d['best']['threshold']:g})"
+            f"best {d['best']['f1']:.4f} at {d['best']['threshold']:g}); submissions: {lines}"
         )
 
 

@@ -38,6 +38,8 @@ def main(scores: Path, metrics: Path, params_path: str) -> None:
     result = {"tasks": per_task}
     if per_task:
         result["mean_f1"] = round(sum(t["f1"] for t in per_task.values()) / len(per_task), 6)
+    else:
+        result["note"] = "no task has labelled dev rows: no F1 (submissions only)"
     write_json(metrics, result)
     click.echo(
         f"overall: mean dev F1 {result.get('mean_f1', 'n/a (no labelled dev)')} over "

@@ -65,4 +65,5 @@ def test_unlabelled_predictions_give_counts_only() -> None:
         "threshold": 0.4,
         "rows": 1,
         "labelled": 0,
+        "note": "no labels: F1, AUC and the threshold sweep need labelled rows",
     }

@@ -86,6 +86,7 @@ def evaluate_predictions(predictions: pd.DataFrame, *, threshold: float) -> dict
         "labelled": len(labelled),
     }
     if labelled.empty:
+        result["note"] = "no labels: F1, AUC and the threshold sweep need labelled rows"
         return result
     labels = labelled["label"].to_numpy(dtype=int)
     scores = labelled["p_yes"].to_numpy(dtype=float)

@@ -17,12 +17,14 @@ def threshold_curve_png(
 ) -> None:
     """F1, precision and recall against the threshold (the paper's Figure 2)."""
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    if sweep.empty:
+        ax.text(0.5, 0.5, "no labelled rows: no curve", ha="center", va="center")
     for column, style in (("f1", "-o"), ("precision", "--"), ("recall", ":")):
         ax.plot(sweep["threshold"], sweep[column], style, label=column, markersize=3)
     ax.axvline(threshold, color="grey", linewidth=1, label=f"threshold {threshold:g}")
     if best is not None:
         ax.axvline(best, color="tab:green", linewidth=1, linestyle="--", label=f"best {best:g}")
-    ax.set(xlabel="threshold on p(yes)", ylabel="score", ylim=(0, 1.02), title=title)
+    ax.set(xlabel="threshold on p(yes)", ylabel="score", xlim=(0, 1), ylim=(0, 1.02), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
