@@ -22,8 +22,8 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-installs when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+# Re-installs when pyproject.toml or the lock changes.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/activate
 	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
 		echo "NVIDIA GPU found: installing $(TORCH_GPU)"; \
 		$(BIN)/pip install --quiet "$(TORCH_GPU)"; \
@@ -31,8 +31,25 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 		echo "no NVIDIA GPU: installing the CPU build $(TORCH_CPU)"; \
 		$(BIN)/pip install --quiet "$(TORCH_CPU)"; \
 	fi
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $@
+
+# requirements.lock pins every library to the versions that produced dvc.lock (model
+# folders and hashes follow them). Upgrading is deliberate: this rebuilds the lock in a
+# scratch venv from the newest releases pyproject.toml admits; rerun `dvc repro`, then
+# commit requirements.lock and dvc.lock together.
+.PHONY: lock
+lock: ## Rebuild requirements.lock from the newest releases pyproject.toml admits
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --upgrade pip
+	build/lock-venv/bin/pip install --quiet "$(TORCH_CPU)"
+	build/lock-venv/bin/pip install --quiet -e '.[dev]'
+	@{ sed -n '/^#/p' requirements.lock; \
+	  build/lock-venv/bin/pip freeze --exclude-editable | grep -iv '^torch=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf build/lock-venv
+	@git diff --stat requirements.lock || true
 
 .PHONY: install
 install: $(VENV)/.installed plots-template ## Create .venv and install torch, the project and its tools

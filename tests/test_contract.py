@@ -125,7 +125,7 @@ def _imported_names(tree: ast.Module) -> dict[str, str]:
 
 def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
     """What a script reads from params.yaml: whole sections through
-    ``load_section(XParams, "name", ...)`` ({"name": XParams}), per-task subtrees
+    ``load_section(XParams, "name", ..., skip=(...))`` ({"name": (XParams, skipped)}), per-task subtrees
     through ``load_task_value("name", ...)`` / ``load_threshold(...)`` ({"name"}) and
     single keys through ``load_key("section", "key")`` ({"section.key"})."""
     sections, per_task, keys = {}, set(), set()
@@ -138,7 +138,9 @@ def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
         if func == "load_section":
             name = node.args[0].id
             module = importlib.import_module(imported.get(name, params_module.__name__))
-            sections[node.args[1].value] = getattr(module, name)
+            skip = next((k.value for k in node.keywords if k.arg == "skip"), None)
+            skipped = {e.value for e in skip.elts} if skip is not None else set()
+            sections[node.args[1].value] = (getattr(module, name), skipped)
         elif func == "load_key":
             keys.add(f"{node.args[0].value}.{node.args[1].value}")
         elif func == "load_task_value":
@@ -164,8 +166,9 @@ def test_params_are_exactly_the_keys_the_stage_reads(stage: dict) -> None:
     task = stage["name"].partition("@")[2]
     read = {
         f"{section}.{field.name}"
-        for section, cls in sections.items()
+        for section, (cls, skipped) in sections.items()
         for field in dataclasses.fields(cls)
+        if field.name not in skipped
     }
     read |= {name if name == "tasks" else f"{name}.{task}" for name in per_task}
     read |= keys

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,70 @@ def test_missing_and_broken_files(tmp_path) -> None:
     (tmp_path / "p.yaml").write_text("ingest: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_section(IngestParams, "ingest", tmp_path / "p.yaml")
+
+
+# ------------------------------------------------------------------- check_params stage
+
+
+def test_the_fields_read_from_source_are_the_dataclass_fields() -> None:
+    """check_params reads the params classes' fields with ast (no torch import): they
+    must be exactly what dataclasses.fields sees."""
+    import dataclasses
+    import importlib
+
+    from relevance.check_params import PER_TASK_SECTIONS, SECTIONS, dataclass_fields
+
+    sources = [*SECTIONS.values(), *(s for s in PER_TASK_SECTIONS.values() if s)]
+    for module, name in sources:
+        cls = getattr(importlib.import_module(module), name)
+        assert dataclass_fields(module, name) == tuple(f.name for f in dataclasses.fields(cls))
+
+
+def test_the_shipped_params_file_has_only_known_keys() -> None:
+    from relevance.check_params import check_params_file
+
+    assert check_params_file(Path(__file__).resolve().parent.parent / "params.yaml") > 50
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("ingest:\n  max_bad_fracton: 0.5\n",
+         ":2: unknown key ingest.max_bad_fracton (did you mean ingest.max_bad_fraction?)"),
+        ("train:\n  qc:\n    learning_rte: 0.1\n",
+         ":3: unknown key train.qc.learning_rte (did you mean train.qc.learning_rate?)"),
+        ("train:\n  qx:\n    seed: 1\n", ":2: unknown key train.qx"),
+        ("threshold:\n  qc: 0.4\n  qd: 0.3\n", ":3: unknown key threshold.qd (did you mean"),
+        ("treshold:\n  qc: 0.4\n", ":1: unknown key treshold (did you mean threshold"),
+        ("tasks: [qc]\nmodels:\n  allow_downloads: true\n",
+         ":3: unknown key models.allow_downloads (did you mean models.allow_download?)"),
+    ],
+)  # fmt: skip
+def test_an_unknown_key_names_its_line_and_the_closest_valid_key(tmp_path, edit, message):
+    from relevance.check_params import check_params_file
+
+    path = tmp_path / "p.yaml"
+    path.write_text(edit)
+    with pytest.raises(ConfigError) as err:
+        check_params_file(path)
+    assert f"{path}{message}" in str(err.value)
+
+
+def test_check_params_stage_exit_code_and_output(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from stages.check_params import main
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("tasks: [qc]\ntrain:\n  qc:\n    max_steps: 3\n")
+    bad.write_text("split:\n  fold: 3\n")
+    out = tmp_path / "checked.txt"
+    result = CliRunner().invoke(main, ["--out", str(out), "--params", str(good)])
+    assert result.exit_code == 0, result.output
+    first = out.read_bytes()
+    result = CliRunner().invoke(main, ["--out", str(out), "--params", str(bad)])
+    assert result.exit_code == 1
+    assert "unknown key split.fold (did you mean split.folds?)" in result.output
+    good.write_text("tasks: [qc, qi]\n")
+    assert CliRunner().invoke(main, ["--out", str(out), "--params", str(good)]).exit_code == 0
+    assert out.read_bytes() == first  # the same for every valid file: reruns nothing
