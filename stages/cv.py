@@ -9,7 +9,6 @@ and predict@<task> averages the models' p(yes) when ``cv.ensemble`` is on.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -22,10 +21,15 @@ from relevance.cv import CVParams
 from relevance.errors import DataError
 from relevance.inputs import InputParams, prepare_rows
 from relevance.noise import oof_plan
-from relevance.params import PredictParams, load_section, load_task_value, parse_section
+from relevance.params import PredictParams, load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
 from relevance.selfval import train_fold_models
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import (
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_json,
+)
 from relevance.training import TrainConfig
 
 OOF_SCHEMA = pa.schema(
@@ -79,11 +83,13 @@ def main(
 ) -> None:
     """Train the fold models of one task and score their held-out rows."""
     setup_logging()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
     task = get_task(task_name)
     params = load_section(CVParams, "cv", params_path)
     inputs = load_section(InputParams, "input", params_path)
-    predict_params = load_section(PredictParams, "predict", params_path)
+    predict_params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
     train_config = parse_section(
         TrainConfig,
         load_task_value("train", task.name, params_path),

@@ -6,13 +6,12 @@ records each model's source, version and the sha256 of every file.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from relevance.params import ModelsParams, load_section
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import force_offline_unless_allowed, setup_logging, user_errors, write_json
 
 
 @click.command()
@@ -37,10 +36,8 @@ def main(llm_out: Path, embedder_out: Path, metrics: Path, params_path: str) -> 
     """Convert or copy the configured base models (offline unless downloads are allowed)."""
     setup_logging()
     params = load_section(ModelsParams, "models", params_path)
-    if not params.allow_download:
-        # Nothing below may reach a model hub; libraries read this at import or call time.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    # Nothing below may reach a model hub unless allowed (the same switch as every stage).
+    force_offline_unless_allowed(params.allow_download, source=params_path)
     from relevance.models import materialize  # after the offline switch
 
     result = {}

@@ -8,7 +8,6 @@ and their query translated into the target language through the translation cach
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -25,9 +24,14 @@ from relevance.negatives import (
     resolve_targets,
     translate_negatives,
 )
-from relevance.params import load_section
+from relevance.params import load_key, load_section
 from relevance.schema import get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import (
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_json,
+)
 from relevance.translation import TranslationCache, TranslatorConfig, make_translator, write_table
 
 
@@ -68,7 +72,9 @@ def main(
 ) -> None:
     """Mine one hard negative per sampled positive for each missing language."""
     setup_logging()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    allow_download = force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
     began = time.perf_counter()
     task = get_task(task_name)
     config = load_section(NegativesConfig, "negatives", params_path)
@@ -98,7 +104,9 @@ def main(
         else:
             rows, report = translate_negatives(
                 mined.rows,
-                translator=make_translator(translator_config, llm_dir=llm),
+                translator=make_translator(
+                    translator_config, llm_dir=llm, allow_download=allow_download
+                ),
                 cache=cache,
                 embedder=encoder,
                 config=translator_config,

@@ -8,7 +8,6 @@ loads no model, so the graph stays the same either way.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -20,7 +19,12 @@ from relevance.embedding import Embedder
 from relevance.errors import ConfigError, DataError
 from relevance.params import load_key, load_section
 from relevance.schema import SPLITS, get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import (
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_json,
+)
 from relevance.translation import (
     PIVOT_SCHEMA,
     TranslationCache,
@@ -72,7 +76,9 @@ def main(
 ) -> None:
     """Translate every non-English query into English (or write an empty table)."""
     setup_logging()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    allow_download = force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
     began = time.perf_counter()
     task = get_task(task_name)
     enabled = load_key("input", "pivot_en", params_path)
@@ -94,7 +100,7 @@ def main(
         parts.append(pd.read_parquet(path).assign(split=split))
     rows = pd.concat(parts, ignore_index=True)
     cache_dir = cache_dir or default_cache_dir()
-    translator = make_translator(config, llm_dir=llm)
+    translator = make_translator(config, llm_dir=llm, allow_download=allow_download)
     device = None if config.device == "auto" else config.device
     with (
         TranslationCache(cache_dir) as cache,

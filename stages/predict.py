@@ -7,7 +7,6 @@ models (soft voting, ``cv.weights``). Rows get the same input options as in trai
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -16,10 +15,15 @@ import pandas as pd
 from relevance.cv import CVParams
 from relevance.errors import DataError
 from relevance.inputs import InputParams, prepare_rows
-from relevance.params import PredictParams, load_section
+from relevance.params import PredictParams, load_key, load_section
 from relevance.predict import predict_ensemble, predict_splits, scorer_for
 from relevance.schema import get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import (
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_json,
+)
 
 
 @click.command()
@@ -79,9 +83,11 @@ def main(
 ) -> None:
     """Score dev and test rows with the task's trained model."""
     setup_logging()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    allow_download = force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
     task = get_task(task_name)
-    params = load_section(PredictParams, "predict", params_path)
+    params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
     inputs = load_section(InputParams, "input", params_path)
     cv = load_section(CVParams, "cv", params_path)
     if not (ingested / "dev.parquet").is_file():
@@ -106,9 +112,12 @@ def main(
         result = predict_ensemble(
             task=task, model_dirs=members, base_model=base_model, params=params,
             split_files=splits, out_dir=out_dir, weights=cv.weights or None,
+            allow_download=allow_download,
         )  # fmt: skip
     else:
-        scorer = scorer_for(model_dir, base_model=base_model, params=params)
+        scorer = scorer_for(
+            model_dir, base_model=base_model, params=params, allow_download=allow_download
+        )
         result = predict_splits(task=task, scorer=scorer, split_files=splits, out_dir=out_dir)
     for split, counts in input_counts.items():
         result[split]["input"] = counts

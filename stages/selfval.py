@@ -9,7 +9,6 @@ With ``selfval.enabled: false`` both outputs are empty and no model is trained.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -19,10 +18,15 @@ import pyarrow.parquet as pq
 
 from relevance.errors import DataError
 from relevance.noise import SelfValConfig, find_label_issues
-from relevance.params import PredictParams, load_section, load_task_value, parse_section
+from relevance.params import PredictParams, load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
 from relevance.selfval import self_validate
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import (
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_json,
+)
 from relevance.training import TrainConfig
 
 SCORE_COLUMNS = {
@@ -77,7 +81,9 @@ def main(
 ) -> None:
     """Score one task's training rows with filter models and flag likely label errors."""
     setup_logging()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
     task = get_task(task_name)
     config = load_section(SelfValConfig, "selfval", params_path)
     train_config = parse_section(
@@ -86,7 +92,7 @@ def main(
         name=f"train.{task.name}",
         source=params_path,
     )
-    predict_params = load_section(PredictParams, "predict", params_path)
+    predict_params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
     if not train_path.is_file():
         raise DataError(f"{train_path} not found: run assemble@{task.name} first")
     rows = pd.read_parquet(train_path)

@@ -8,7 +8,6 @@ default) it writes only a marker and trains nothing, so the stage costs nothing.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -17,9 +16,21 @@ import pandas as pd
 
 from relevance.errors import DataError
 from relevance.ingest import check_bad_fraction, read_split, resolve_file
-from relevance.params import DataParams, IngestParams, load_section, load_task_value, parse_section
+from relevance.params import (
+    DataParams,
+    IngestParams,
+    load_key,
+    load_section,
+    load_task_value,
+    parse_section,
+)
 from relevance.schema import TASKS, get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import (
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_json,
+)
 from relevance.training import TrainConfig, publish_model, train_lora
 
 MARKER = "NO_TAPT"
@@ -58,7 +69,9 @@ def main(
 ) -> None:
     """Pre-train one task's adapter on the other task's training rows."""
     setup_logging()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
     task = get_task(task_name)
     config = parse_section(
         TrainConfig,
@@ -84,7 +97,7 @@ def main(
             f"{path} not found: train.{task.name}.init_from: other_task needs the "
             f"{other.code} training file in data.dir"
         )
-    split = read_split(path, task=other, split="train")
+    split = read_split(path, task=other, split="train", max_record_bytes=ingest.max_record_bytes)
     check_bad_fraction(split, ingest.max_bad_fraction)
     rows = pd.DataFrame(split.rows)
     result = train_lora(

@@ -7,7 +7,6 @@ Checkpoints go to --checkpoints (a persistent, uncached DVC output), so an inter
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -15,9 +14,14 @@ import pandas as pd
 
 from relevance.errors import DataError
 from relevance.inputs import InputParams, prepare_rows
-from relevance.params import load_section, load_task_value, parse_section
+from relevance.params import load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import (
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_json,
+)
 from relevance.training import TrainConfig, publish_model, train_lora
 
 
@@ -78,7 +82,9 @@ def main(
 ) -> None:
     """Fine-tune a LoRA adapter on one task's training rows."""
     setup_logging()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
     task = get_task(task_name)
     config = parse_section(
         TrainConfig,

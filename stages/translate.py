@@ -10,7 +10,6 @@ run resumes, and a rerun with the same model and prompt translates nothing.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -20,9 +19,14 @@ import pandas as pd
 from relevance.cache import KeyValueStore, default_cache_dir
 from relevance.embedding import Embedder
 from relevance.errors import DataError
-from relevance.params import load_section
+from relevance.params import load_key, load_section
 from relevance.schema import get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import (
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_json,
+)
 from relevance.translation import (
     TRANSLATED_SCHEMA,
     TranslateParams,
@@ -98,7 +102,9 @@ def main(
 ) -> None:
     """Translate sampled train queries into the languages train lacks."""
     setup_logging()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    allow_download = force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
     began = time.perf_counter()
     task = get_task(task_name)
     params = load_section(TranslateParams, "translate", params_path)
@@ -123,7 +129,7 @@ def main(
         write_json(metrics, {"targets": [], "languages": {}, "total": {"sampled": 0, "kept": 0}})
         click.echo(f"translate@{task.name}: no language is missing from train -> {out}")
         return
-    translator = make_translator(config, llm_dir=llm)
+    translator = make_translator(config, llm_dir=llm, allow_download=allow_download)
     device = None if config.device == "auto" else config.device
     with (
         TranslationCache(cache_dir) as cache,

@@ -84,6 +84,7 @@ def _ingested_frame(rows: list[tuple[int, str, str, int | None]]) -> pd.DataFram
             "id": [r[0] for r in rows],
             "task": "QC",
             "language": [r[1] for r in rows],
+            "language_raw": [r[1] for r in rows],
             "lang": [langs.get(r[1], r[1]) for r in rows],
             "query": [r[2] for r in rows],
             "candidate": ["home & garden,kitchen"] * len(rows),
@@ -91,6 +92,7 @@ def _ingested_frame(rows: list[tuple[int, str, str, int | None]]) -> pd.DataFram
             "query_raw": [r[2] for r in rows],
             "candidate_raw": ["home & garden,kitchen"] * len(rows),
             "category_levels": [["home & garden", "kitchen"]] * len(rows),
+            "defect": None,
             "source_file": "x.txt",
             "source_line": [r[0] for r in rows],
         }
@@ -142,6 +144,7 @@ def _params(path: Path, **sections) -> Path:
             "min_similarity": -1.0,
         },
         "input": {"pivot_en": True},
+        "models": {"allow_download": False},
     }
     for name, values in sections.items():
         base[name] = {**base.get(name, {}), **values}
@@ -178,7 +181,9 @@ def test_vllm_backend_without_vllm_says_how_to_install(tmp_path: Path) -> None:
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed")
     with pytest.raises(ConfigError, match=r"pip install \.\[gpu\]"):
-        make_translator(TranslatorConfig(backend="vllm", model="x/y"), llm_dir=tmp_path)
+        make_translator(
+            TranslatorConfig(backend="vllm", model="x/y"), llm_dir=tmp_path, allow_download=True
+        )
 
 
 # ----------------------------------------------------------------- prompts

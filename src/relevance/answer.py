@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from relevance.errors import ConfigError, RelevanceError
+from relevance.modelfolder import check_safetensors
 from relevance.prompt import PROMPT_VERSION, LabelTokens
 from relevance.schema import Task
 
@@ -233,10 +234,16 @@ def load_head_model(
     ``score`` [2, H] head (seeded by the caller's RNG). Its own forward pools the rightmost
     token that is not ``pad_token_id``, so that is set: with right padding it is the last
     prompt token, the same position :func:`gather_last_token` finds from the mask.
+
+    Safetensors only: a local folder without ``*.safetensors`` weights is a ConfigError
+    (pickled weights can run code), and transformers is told never to read pickles.
     """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     check_head(head)
+    if Path(model_dir).is_dir():
+        check_safetensors(Path(model_dir), label="model")
+    kwargs = {**kwargs, "use_safetensors": True}
     if head == "yes_no":
         return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **kwargs)
     if pad_token_id is None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from relevance.cache import KeyValueStore, content_key, folder_revision
 from relevance.errors import ConfigError
+from relevance.modelfolder import check_safetensors
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Embedder:
                 f"{self.folder}: expected a sentence-transformers folder (modules.json); "
                 "run the models stage first"
             )
+        check_safetensors(self.folder, label="embedder")
         self.revision = folder_revision(self.folder)
         self.cache = cache
         self.batch_size = batch_size
@@ -60,7 +62,13 @@ class Embedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(self.folder), device=self.device)
+            # Local files and safetensors only (checked in __init__, enforced here).
+            self._model = SentenceTransformer(
+                str(self.folder),
+                device=self.device,
+                local_files_only=True,
+                model_kwargs={"use_safetensors": True},
+            )
             if self._model.device.type == "cpu":
                 # Denormal arithmetic is very slow on this CPU class (DESIGN.md): ~1.5x.
                 torch.set_flush_denormal(True)

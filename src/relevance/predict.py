@@ -40,12 +40,15 @@ PREDICTION_SCHEMA = pa.schema(
 )
 
 
-def scorer_for(model_dir: Path, *, base_model: Path, params: PredictParams) -> Any:
+def scorer_for(
+    model_dir: Path, *, base_model: Path, params: PredictParams, allow_download: bool = False
+) -> Any:
     """The scorer for a trained model folder (``merged/`` if present, else base + adapter).
 
     A merged model loads straight into bf16, the fastest CPU path (DESIGN.md). The head
     (yes/no or seq_cls) comes from the folder's prompt meta; a seq_cls model with the
-    vllm backend is a ConfigError (hf only).
+    vllm backend is a ConfigError (hf only). ``allow_download`` (``models.allow_download``)
+    lets ``base_model`` be a hub id; otherwise one is a ConfigError before anything loads.
     """
     merged, adapter = model_dir / "merged", model_dir / "adapter"
     if merged.is_dir():
@@ -64,7 +67,13 @@ def scorer_for(model_dir: Path, *, base_model: Path, params: PredictParams) -> A
             gpu_memory_utilization=params.gpu_memory_utilization,
             dtype=params.dtype,
         )
-    return make_scorer(params.backend, target, max_length=params.max_length, **extra)
+    return make_scorer(
+        params.backend,
+        target,
+        max_length=params.max_length,
+        allow_download=allow_download,
+        **extra,
+    )
 
 
 def _read_split(source: Path | pd.DataFrame) -> pd.DataFrame:
@@ -190,6 +199,7 @@ def predict_ensemble(
     split_files: dict[str, Path | pd.DataFrame],
     out_dir: Path,
     weights: Sequence[float] | None = None,
+    allow_download: bool = False,
 ) -> dict[str, Any]:
     """Score every split with each model in ``model_dirs`` and write the weighted mean.
 
@@ -197,7 +207,8 @@ def predict_ensemble(
     or ``adapter/``; heads may differ). Models are scored one after another and each is
     freed before the next loads, so memory holds one model (plus the [models, rows]
     p(yes) floats). Writes ``<split>.parquet`` with the :data:`PREDICTION_SCHEMA` of
-    :func:`predict_splits`, ``p_yes`` being the ensemble's.
+    :func:`predict_splits`, ``p_yes`` being the ensemble's. ``allow_download`` as in
+    :func:`scorer_for`.
 
     Returns:
         per split: ``rows``, ``mean_p_yes`` (ensemble), ``pairs_per_second`` (rows over
@@ -216,7 +227,9 @@ def predict_ensemble(
     seconds = dict.fromkeys(rows_of, 0.0)
     for k, model_dir in enumerate(model_dirs):
         log.info("ensemble member %d/%d: %s (weight %.4f)", k + 1, len(model_dirs), model_dir, w[k])
-        scorer = scorer_for(model_dir, base_model=base_model, params=params)
+        scorer = scorer_for(
+            model_dir, base_model=base_model, params=params, allow_download=allow_download
+        )
         for split, rows in rows_of.items():
             start = time.perf_counter()
             p_yes = scorer.score(task, rows)

@@ -20,6 +20,7 @@ same way in both.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 from collections.abc import Mapping
@@ -52,6 +53,7 @@ from relevance.answer import (
     write_prompt_meta,
 )
 from relevance.errors import ConfigError, RelevanceError
+from relevance.modelfolder import check_hub_access, check_safetensors
 from relevance.prompt import LabelTokens, encode_rows, resolve_label_tokens
 from relevance.schema import Task
 
@@ -97,6 +99,9 @@ class HFScorer:
         head: ``"auto"``: what the prompt meta of ``adapter_dir`` (else ``model_dir``)
             says (:func:`relevance.answer.model_head`); or ``"yes_no"`` / ``"seq_cls"``,
             which must then agree with the meta.
+        allow_download: ``models.allow_download``: a ``model_dir`` that is no local
+            folder is taken for a hub id and refused (ConfigError) unless this is true.
+            Folders must hold ``*.safetensors`` weights (the adapter too).
     """
 
     def __init__(
@@ -111,11 +116,16 @@ class HFScorer:
         progress: bool = True,
         prefix_cache: bool = True,
         head: str = "auto",
+        allow_download: bool = False,
     ) -> None:
         from transformers import AutoTokenizer
 
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        # Before any library sees the names: no hub lookup, no pickled weights.
+        check_hub_access(model_dir, param="scoring model", allow_download=allow_download)
+        if adapter_dir is not None:
+            check_safetensors(Path(adapter_dir), label="scoring adapter")
         self.model_dir = Path(model_dir)
         self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
         self.batch_size = batch_size
@@ -168,6 +178,12 @@ class HFScorer:
         model.eval().to(self.device)
         self.model = model
         self._body = decoder_body(model)
+        # transformers 5.24 renamed the key/value cache argument and output field
+        # `past_key_values` -> `cache` (the old name warns, and goes in 5.40); older
+        # releases know only the old one.
+        forward = inspect.signature(self._body.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
+        self._cache_position = "cache_position" in forward
         # Only two rows of the head are ever used, in (yes, no) order: [2, H]. The
         # lm_head's final-logit softcap is part of a yes_no head only (a
         # *ForSequenceClassification applies none).
@@ -239,8 +255,8 @@ class HFScorer:
         if length < 8:  # too short to pay for the cache copies
             return 0, None
         prefix = torch.tensor([first[:length]], device=self.device)
-        cache = self._body(input_ids=prefix, use_cache=True).past_key_values
-        return length, cache
+        output = self._body(input_ids=prefix, use_cache=True)
+        return length, getattr(output, self._cache_arg)
 
     def _after_prefix(
         self, input_ids: torch.Tensor, mask: torch.Tensor, prefix_len: int, cache: Any
@@ -256,13 +272,15 @@ class HFScorer:
             [torch.ones(batch, prefix_len, dtype=mask.dtype, device=mask.device), mask], dim=1
         )
         positions = torch.arange(prefix_len, prefix_len + width, device=input_ids.device)
+        # Newer releases derive the cache positions from the cache itself.
+        extra = {"cache_position": positions} if self._cache_position else {}
         return self._body(
             input_ids=input_ids,
             attention_mask=full_mask,
-            past_key_values=batch_cache,
             position_ids=positions[None].expand(batch, width),
-            cache_position=positions,
             use_cache=True,
+            **{self._cache_arg: batch_cache},
+            **extra,
         ).last_hidden_state
 
     def score(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
@@ -322,6 +340,10 @@ class VllmScorer:
             does not tolerate.
         tensor_parallel_size, gpu_memory_utilization, seed: vLLM engine arguments.
         engine_kwargs: any other ``vllm.LLM`` arguments.
+        allow_download: ``models.allow_download``: a ``model_dir`` that is no local
+            folder is a hub id, refused (ConfigError) unless this is true. Weights are
+            read as safetensors only (``load_format="safetensors"``, and a folder or
+            adapter without ``*.safetensors`` is refused first).
     """
 
     def __init__(
@@ -336,7 +358,12 @@ class VllmScorer:
         seed: int = 0,
         progress: bool = True,
         engine_kwargs: Mapping[str, Any] | None = None,
+        allow_download: bool = False,
     ) -> None:
+        # Before vLLM or transformers see the names: no hub lookup, no pickled weights.
+        check_hub_access(model_dir, param="scoring model", allow_download=allow_download)
+        if adapter_dir is not None:
+            check_safetensors(Path(adapter_dir), label="scoring adapter")
         self.model_dir = Path(model_dir)
         self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
         check_yes_no_for_vllm(self.adapter_dir or self.model_dir)
@@ -353,6 +380,8 @@ class VllmScorer:
         kwargs: dict[str, Any] = {
             "model": str(self.model_dir),
             "dtype": dtype,
+            # vLLM's "auto" falls back to pickled *.bin / *.pt weights.
+            "load_format": "safetensors",
             "max_model_len": max_length + 1,
             "enable_prefix_caching": True,
             "logprobs_mode": "processed_logprobs",

@@ -11,13 +11,14 @@ import functools
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from relevance.errors import RelevanceError
+from relevance.errors import ConfigError, RelevanceError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +26,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 def setup_logging() -> None:
     level = os.environ.get("RELEVANCE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def force_offline_unless_allowed(allow_download: object, *, source: str = "params.yaml") -> bool:
+    """Apply ``models.allow_download`` to this process; return it.
+
+    Stages pass ``load_key("models", "allow_download", params_path)`` (literally, so the
+    dvc.yaml params contract sees the read). Unless it is true, hub access is switched
+    off by assignment, not ``setdefault``: an ``HF_HUB_OFFLINE=0`` inherited from the
+    shell must not re-enable downloads the params file forbids. huggingface_hub reads
+    the variable once, at import, into ``huggingface_hub.constants.HF_HUB_OFFLINE``
+    (which transformers consults), so that constant is set too when the module is
+    already imported. ``source`` (the params file) starts the error of a non-boolean.
+    """
+    if not isinstance(allow_download, bool):
+        raise ConfigError(
+            f"{source}:models.allow_download: expected true or false, got {allow_download!r}"
+        )
+    if allow_download:
+        return True
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+    return False
 
 
 def user_errors(func: F) -> F:

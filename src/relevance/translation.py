@@ -43,6 +43,7 @@ from relevance.cache import KeyValueStore, content_key, folder_revision
 from relevance.clean import clean_text
 from relevance.embedding import Embedder, pair_similarity
 from relevance.errors import ConfigError, DataError
+from relevance.modelfolder import check_hub_access, check_safetensors
 from relevance.prompt import language_name
 from relevance.schema import iso_language
 
@@ -68,7 +69,8 @@ class TranslatorConfig:
     ``seq2seq`` (a local NLLB / M2M100 / Marian folder) or ``vllm`` (CUDA GPUs, e.g. the
     paper's ``ByteDance-Seed/Seed-X-PPO-7B``; ``pip install .[gpu]``).
     ``model``: empty = the base LLM folder the stage gets with ``--llm``; else a local
-    folder (seq2seq: required) or, for vllm, a hub id or folder.
+    folder (seq2seq: required) or, for vllm, a hub id (fetched only with
+    ``models.allow_download: true``) or folder. Folders need ``*.safetensors`` weights.
     ``batch_size``: texts per generate call (left-padded for causal-lm).
     ``max_new_tokens``: generated tokens per text; queries are short (a few words), 48
     leaves room for CJK/Thai tokenisation without letting a runaway loop cost much.
@@ -413,6 +415,7 @@ class CausalLMTranslator:
                 f"{self.folder}: expected a causal LM folder (config.json); "
                 "run the models stage first or set params.yaml:translator.model"
             )
+        check_safetensors(self.folder, label="translator model")
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
         self.device = resolve_device(device)
@@ -437,7 +440,9 @@ class CausalLMTranslator:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._stop_ids = [self.tokenizer.eos_token_id, *_newline_token_ids(self.tokenizer)]
-        self.model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=self.dtype)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            self.folder, dtype=self.dtype, use_safetensors=True
+        )
         self.model.eval().to(self.device)
         logger.info("CausalLMTranslator: %s on %s in %s", self.folder, self.device, self.dtype)
 
@@ -494,6 +499,7 @@ class Seq2SeqTranslator:
                 f"{self.folder}: expected a seq2seq model folder (config.json) for "
                 "params.yaml:translator.model"
             )
+        check_safetensors(self.folder, label="params.yaml:translator.model")
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
         self.device = resolve_device(device)
@@ -528,7 +534,9 @@ class Seq2SeqTranslator:
 
             if self.device.type == "cpu":
                 torch.set_flush_denormal(True)  # see CausalLMTranslator
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(self.folder, dtype=self.dtype)
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(
+                self.folder, dtype=self.dtype, use_safetensors=True
+            )
             self.model.eval().to(self.device)
         src_lang, forced_bos = self._codes(source, target)
         if src_lang is not None:
@@ -564,7 +572,9 @@ class VllmTranslator:
 
     Raw :func:`seedx_prompt` prompts, no chat template; greedy ``SamplingParams`` or
     vLLM's beam search when ``num_beams > 1``. ``model`` is a hub id or a local folder
-    (a folder is identified by its content revision, a hub id by its name).
+    (a folder is identified by its content revision, a hub id by its name); vLLM reads
+    safetensors weights only. Whether a hub id may be fetched is decided by the caller
+    (:func:`make_translator`).
     """
 
     prompt_version = SEEDX_PROMPT_VERSION
@@ -582,6 +592,8 @@ class VllmTranslator:
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
         path = Path(model)
+        if path.is_dir():
+            check_safetensors(path, label="params.yaml:translator.model")
         revision = folder_revision(path) if path.is_dir() else "hub"
         name = _model_name(path) if path.is_dir() else model
         self.id = f"vllm:{name}@{revision}:beams={num_beams}:max_new_tokens={max_new_tokens}"
@@ -594,7 +606,10 @@ class VllmTranslator:
         if not texts:
             return []
         if self.llm is None:
-            self.llm = self._vllm.LLM(model=self.model_name, dtype=self._dtype)
+            # vLLM's "auto" load format falls back to pickled *.bin / *.pt weights.
+            self.llm = self._vllm.LLM(
+                model=self.model_name, dtype=self._dtype, load_format="safetensors"
+            )
             self._sampling = self._vllm.SamplingParams(
                 **seedx_sampling_kwargs(max_new_tokens=self.max_new_tokens)
             )
@@ -618,9 +633,28 @@ class VllmTranslator:
         return results
 
 
-def make_translator(config: TranslatorConfig, *, llm_dir: Path) -> Translator:
-    """The translator ``config`` describes; ``llm_dir`` is used when ``config.model`` is empty."""
+def make_translator(
+    config: TranslatorConfig, *, llm_dir: Path, allow_download: bool = False
+) -> Translator:
+    """The translator ``config`` describes; ``llm_dir`` is used when ``config.model`` is empty.
+
+    A ``model`` that is no local folder is a hub id: refused (ConfigError, before any
+    library is imported or asked for it) unless ``allow_download``
+    (``models.allow_download``) is true, and then only the vllm backend fetches it;
+    causal-lm and seq2seq load local folders only.
+    """
     model = config.model or str(llm_dir)
+    param = "params.yaml:translator.model" if config.model else "the base LLM folder (--llm)"
+    if not Path(model).is_dir():
+        if config.backend == "vllm":
+            check_hub_access(model, param=param, allow_download=allow_download)
+        elif config.model:
+            raise ConfigError(
+                f"{param} = {model!r} is not a local folder: the {config.backend} backend "
+                "loads local folders only (a hub id needs translator.backend: vllm and "
+                "models.allow_download: true)"
+            )
+        # else the base LLM folder is missing: the translator says to run the models stage.
     kwargs = {"max_new_tokens": config.max_new_tokens, "num_beams": config.num_beams}
     if config.backend == "causal-lm":
         return CausalLMTranslator(Path(model), device=config.device, dtype=config.dtype, **kwargs)
