@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,12 @@ from relevance.errors import ConfigError, DataError
 from relevance.schema import TASKS
 from relevance.scoring import HFScorer, supports_bf16
 from relevance.training import (
+    RUN_FILE,
     RUN_KEYS,
+    SUMMARY_FILE,
     TrainConfig,
     TrainResult,
+    _check_resume,
     publish_model,
     train_lora,
 )
@@ -170,6 +174,29 @@ def test_bf16_adapter_path_scores_like_the_merged_folder(tiny_lm_dir, trained) -
     )
 
 
+def test_saved_model_folders_carry_no_library_versions(trained, tmp_path) -> None:
+    """DVC hashes the model folders: another peft or transformers release must not change
+    them for the same weights (no version records, no pickled TrainingArguments)."""
+    adapter_config = json.loads((trained.adapter_dir / "adapter_config.json").read_text())
+    assert "peft_version" not in adapter_config
+    assert adapter_config["target_modules"] == sorted(adapter_config["target_modules"])
+    assert "framework versions" not in (trained.adapter_dir / "README.md").read_text().lower()
+    assert not (trained.adapter_dir / "training_args.bin").exists()
+    for name in ("config.json", "generation_config.json"):
+        assert "transformers_version" not in json.loads((trained.merged_dir / name).read_text())
+    # publish_model keeps them so (it normalises again, which changes nothing).
+    before = {p.name: p.read_bytes() for p in trained.adapter_dir.iterdir()}
+    copy = tmp_path / "run"
+    shutil.copytree(trained.out_dir, copy)
+    result = TrainResult(
+        out_dir=copy, adapter_dir=copy / "adapter", merged_dir=copy / "merged",
+        summary=trained.summary,
+    )  # fmt: skip
+    publish_model(result, tmp_path / "published")
+    after = {p.name: p.read_bytes() for p in (tmp_path / "published" / "adapter").iterdir()}
+    assert after == before
+
+
 def test_outputs_and_summary(trained) -> None:
     summary = json.loads((trained.out_dir / "train_summary.json").read_text())
     # Timings are in the returned summary (for the stage's metrics), not beside the model.
@@ -256,6 +283,172 @@ def test_restart_on_mismatch_starts_over(tiny_lm_dir, tmp_path) -> None:
     )
     assert result.summary["resumed_from"] is None and result.summary["steps"] == 2
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+def _checkpoint(
+    out_dir: Path, step: int, *, state: str | None = "ok", weights: bool = True
+) -> Path:
+    """A hand-made ``checkpoint-<step>``: ``state`` "ok" (a whole trainer_state.json),
+    None (none), or the literal text of the file."""
+    folder = out_dir / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    if weights:
+        (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    if state == "ok":
+        state = json.dumps({"global_step": step, "log_history": []})
+    if state is not None:
+        (folder / "trainer_state.json").write_text(state)
+    return folder
+
+
+def _same_run(out_dir: Path) -> dict:
+    """A run record that matches the one in ``out_dir`` (so resume is allowed)."""
+    run = {
+        "task": "qc",
+        "prompt_version": "p",
+        "data_fingerprint": "d",
+        "model_dir": "m",
+        "model_fingerprint": "f",
+        "code_fingerprint": "c",
+        "init_adapter_fingerprint": None,
+        "config": {},
+    }
+    (out_dir / RUN_FILE).write_text(json.dumps(run))
+    return run
+
+
+def test_resume_sets_aside_incomplete_checkpoints_and_takes_the_newest_complete(
+    tmp_path, caplog, monkeypatch
+) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    _checkpoint(tmp_path, 2)
+    _checkpoint(tmp_path, 4)
+    _checkpoint(tmp_path, 6, state=None)  # killed before trainer_state.json
+    _checkpoint(tmp_path, 8, state='{"global_step": 8, "log_hi')  # killed mid-write
+    _checkpoint(tmp_path, 10, state='{"log_history": []}')  # no global_step
+    _checkpoint(tmp_path, 12, weights=False)
+    # A leftover of an earlier set-aside of the same step is replaced.
+    (tmp_path / "incomplete-checkpoint-6").mkdir()
+    (tmp_path / "incomplete-checkpoint-6" / "stale").write_text("earlier")
+    (tmp_path / "checkpoint-x").mkdir()  # not a checkpoint name: ignored
+    with caplog.at_level(logging.WARNING, logger="relevance.training"):
+        chosen = _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False)
+    assert chosen == str(tmp_path / "checkpoint-4")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
+        "checkpoint-2",
+        "checkpoint-4",
+        "checkpoint-x",
+        "incomplete-checkpoint-10",
+        "incomplete-checkpoint-12",
+        "incomplete-checkpoint-6",
+        "incomplete-checkpoint-8",
+    ]
+    assert not (tmp_path / "incomplete-checkpoint-6" / "stale").exists()
+    assert (tmp_path / "incomplete-checkpoint-8" / "adapter_model.safetensors").is_file()
+    warnings = {r.getMessage() for r in caplog.records if r.levelno == logging.WARNING}
+    assert len(warnings) == 4
+    for step, why in [
+        (6, "no trainer_state.json"),
+        (8, "does not parse as JSON"),
+        (10, "no integer global_step"),
+        (12, "no weights file"),
+    ]:
+        [message] = [m for m in warnings if f"checkpoint-{step} is incomplete" in m]
+        assert why in message and f"incomplete-checkpoint-{step}" in message
+        assert "resuming from checkpoint-4" in message
+
+
+def test_resume_without_a_complete_checkpoint_starts_over(tmp_path, caplog, monkeypatch) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    _checkpoint(tmp_path, 2, state="")
+    with caplog.at_level(logging.WARNING, logger="relevance.training"):
+        assert _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False) is None
+    assert not (tmp_path / "checkpoint-2").exists()
+    assert (tmp_path / "incomplete-checkpoint-2").is_dir()
+    assert "no complete checkpoint left: starting over" in caplog.text
+
+
+def test_only_rank_0_sets_incomplete_checkpoints_aside(tmp_path, caplog, monkeypatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    _checkpoint(tmp_path, 2)
+    _checkpoint(tmp_path, 4, state=None)
+    with caplog.at_level(logging.WARNING, logger="relevance.training"):
+        chosen = _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False)
+    assert chosen == str(tmp_path / "checkpoint-2")
+    assert (tmp_path / "checkpoint-4").is_dir() and "skipping it" in caplog.text
+
+
+# Trains in a child process that SIGKILLs itself halfway through writing
+# checkpoint-4/trainer_state.json: the last file the Trainer writes into a checkpoint.
+_KILLED_MID_SAVE = """
+import dataclasses, json, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import torch
+from transformers.trainer_callback import TrainerState
+from tiny_lm import toy_rows
+from relevance.schema import TASKS
+from relevance.training import TrainConfig, train_lora
+
+torch.set_num_threads(1)  # as the one_torch_thread fixture: the same sums as in-process
+out_dir = Path(sys.argv[4])
+kill_at = out_dir / "checkpoint-4" / "trainer_state.json"
+save_to_json = TrainerState.save_to_json
+
+def save_or_die(self, json_path):
+    if Path(json_path) != kill_at:
+        return save_to_json(self, json_path)
+    text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+    with open(json_path, "w", encoding="utf-8") as handle:
+        handle.write(text[: len(text) // 2])
+        handle.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+TrainerState.save_to_json = save_or_die
+train_lora(model_dir=Path(sys.argv[2]), task=TASKS["qc"], rows=toy_rows(64),
+           config=TrainConfig(**json.loads(sys.argv[3])), out_dir=out_dir, progress=False)
+"""
+
+
+def test_a_run_killed_mid_checkpoint_resumes_from_the_complete_one(
+    tiny_lm_dir, tmp_path, caplog, monkeypatch
+) -> None:
+    """SIGKILL while the 2nd checkpoint is being saved leaves checkpoint-4 with weights,
+    optimizer and RNG state but a cut-off trainer_state.json. The rerun sets it aside,
+    resumes from checkpoint-2, and ends with the adapter of an uninterrupted run."""
+    monkeypatch.delenv("RANK", raising=False)
+    settings = {"max_steps": 6, "save_steps": 2, "logging_steps": 1}
+    out = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("RANK", None)
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_SAVE, str(Path(__file__).parent), str(tiny_lm_dir),
+         json.dumps({**FAST, **settings}), str(out)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    state = (out / "checkpoint-4" / "trainer_state.json").read_text()
+    assert state and not state.rstrip().endswith("}")  # cut off mid-write
+    assert (out / "checkpoint-4" / "adapter_model.safetensors").is_file()
+    assert not (out / "checkpoint-6").exists() and not (out / SUMMARY_FILE).exists()
+
+    with caplog.at_level(logging.INFO, logger="relevance.training"):
+        resumed = _train(tiny_lm_dir, out, **settings)
+    assert "checkpoint-4 is incomplete" in caplog.text and "does not parse" in caplog.text
+    assert resumed.summary["resumed_from"] == "checkpoint-2"
+    assert resumed.summary["resumed_from_step"] == 2 and resumed.summary["steps"] == 6
+    assert (out / "incomplete-checkpoint-4" / "trainer_state.json").read_text() == state
+    assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
+
+    straight = _train(tiny_lm_dir, tmp_path / "straight", **settings)
+    assert resumed.summary["loss_history"] == straight.summary["loss_history"]
+    got = load_file(resumed.adapter_dir / "adapter_model.safetensors")
+    want = load_file(straight.adapter_dir / "adapter_model.safetensors")
+    assert got.keys() == want.keys()
+    for name in want:
+        # Bitwise: both runs do the same fp32 sums on one thread, and the checkpoint
+        # restores weights, optimizer moments, schedule, RNG and data position exactly.
+        assert torch.equal(got[name], want[name]), name
 
 
 def test_publish_model_moves_the_finished_model(tiny_lm_dir, tmp_path) -> None:

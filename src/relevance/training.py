@@ -69,6 +69,7 @@ from relevance.answer import (
     write_prompt_meta,
 )
 from relevance.errors import ConfigError, DataError
+from relevance.modelfolder import check_safetensors, normalise_model_folder
 from relevance.prompt import PROMPT_VERSION, LabelTokens, encode_rows, resolve_label_tokens
 from relevance.schema import Task
 
@@ -78,6 +79,8 @@ ADAPTER_DIR = "adapter"
 MERGED_DIR = "merged"
 SUMMARY_FILE = "train_summary.json"
 RUN_FILE = "train_run.json"  # what a checkpoint in out_dir was trained with (for resume)
+# The Trainer pickles its TrainingArguments beside every model it saves.
+TRAINING_ARGS_FILE = "training_args.bin"
 # Figures of one run rather than of its model (wall clock, where it resumed): in the
 # returned summary and the stage's metrics, never in the model folder, so that training
 # again on the same inputs (bitwise the same weights on CPU) gives the same DVC hash and
@@ -373,6 +376,8 @@ def _check_init_adapter(init_adapter: Path, *, config: TrainConfig, model_finger
             f"init_adapter {init_adapter}: expected a peft adapter folder (adapter_config.json "
             "and adapter_model.safetensors), e.g. the adapter/ of a tapt@<task> run"
         )
+    # peft would fall back to a pickled adapter_model.bin, which can run code when loaded.
+    check_safetensors(init_adapter, label="init_adapter")
     saved = json.loads(config_file.read_text())
     diffs = []
     if saved.get("peft_type") != "LORA":
@@ -574,15 +579,99 @@ def _training_arguments(
     return TrainingArguments(**kwargs)
 
 
+# Files a checkpoint's weights may be saved as (a peft adapter, or a whole model).
+_CHECKPOINT_WEIGHTS = (
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+)
+# Prefix of a set-aside incomplete checkpoint: the Trainer's ^checkpoint-(\d+)$ pattern
+# (resume, rotation) no longer matches it.
+INCOMPLETE_PREFIX = "incomplete-"
+
+
+def _checkpoint_defect(checkpoint: Path) -> str | None:
+    """Why ``checkpoint`` cannot be resumed from, or None when it is complete.
+
+    The Trainer saves a checkpoint's weights, then optimizer, scheduler and RNG state,
+    and ``trainer_state.json`` last: a whole, parsable state file after a weights file
+    means the save finished.
+    """
+    state_file = checkpoint / "trainer_state.json"
+    if not state_file.is_file():
+        return "it has no trainer_state.json, which the Trainer writes last"
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"its trainer_state.json does not parse as JSON ({err})"
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        return "its trainer_state.json has no integer global_step"
+    if not any((checkpoint / name).is_file() for name in _CHECKPOINT_WEIGHTS):
+        return f"it has no weights file (expected one of {', '.join(_CHECKPOINT_WEIGHTS)})"
+    return None
+
+
+def _last_complete_checkpoint(out_dir: Path) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``out_dir``; newer incomplete ones (a
+    process killed mid-save) are set aside as ``incomplete-checkpoint-N``."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not out_dir.is_dir():
+        return None
+    prefix = f"{PREFIX_CHECKPOINT_DIR}-"
+    numbered: list[tuple[int, Path]] = []
+    for path in out_dir.iterdir():
+        step = path.name.removeprefix(prefix)
+        # The folders the Trainer itself would resume from: ^checkpoint-(\d+)$.
+        if path.name.startswith(prefix) and step.isascii() and step.isdecimal() and path.is_dir():
+            numbered.append((int(step), path))
+    incomplete: list[tuple[Path, str]] = []
+    last: Path | None = None
+    for _, path in sorted(numbered, reverse=True):
+        defect = _checkpoint_defect(path)
+        if defect is None:
+            last = path
+            break
+        incomplete.append((path, defect))
+    then = f"resuming from {last.name}" if last else "no complete checkpoint left: starting over"
+    for path, defect in incomplete:
+        # One writer under `accelerate launch`/torchrun; the other ranks skip it alike.
+        if int(os.environ.get("RANK", "0")) != 0:
+            logger.warning("%s is incomplete (%s): skipping it, %s", path, defect, then)
+            continue
+        aside = path.with_name(INCOMPLETE_PREFIX + path.name)
+        try:
+            if aside.is_dir() and not aside.is_symlink():
+                shutil.rmtree(aside)  # an earlier run's leftover of the same step
+            elif aside.exists() or aside.is_symlink():
+                aside.unlink()
+            path.rename(aside)
+        except OSError as err:
+            raise ConfigError(
+                f"{path} is an incomplete checkpoint ({defect}) and could not be set aside "
+                f"as {aside} ({err}): delete it, then run again"
+            ) from err
+        logger.warning(
+            "%s is incomplete (%s; the process was probably stopped while saving it): "
+            "set it aside as %s, %s",
+            path,
+            defect,
+            aside.name,
+            then,
+        )
+    return str(last) if last is not None else None
+
+
 def _check_resume(out_dir: Path, run: dict[str, Any], *, restart_on_mismatch: bool) -> str | None:
-    """The last checkpoint in ``out_dir`` to resume from, if it belongs to this run.
+    """The last complete checkpoint in ``out_dir`` to resume from, if it belongs to this
+    run (see :func:`_last_complete_checkpoint` for incomplete ones).
 
     Checkpoints of another run (other data, task, prompt or settings) are an error, or,
     with ``restart_on_mismatch``, deleted so the run starts over.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
-    last = get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
+    last = _last_complete_checkpoint(out_dir)
     if last is None:
         return None
     run_file = out_dir / RUN_FILE
@@ -614,7 +703,11 @@ def _check_resume(out_dir: Path, run: dict[str, Any], *, restart_on_mismatch: bo
         )
     logger.warning("%s belongs to another run (%s): starting over", last, "; ".join(diffs))
     if int(os.environ.get("RANK", "0")) == 0:
-        for old in out_dir.glob("checkpoint-*"):
+        # Set-aside incomplete checkpoints of that run go too: nothing resumes them.
+        for old in [
+            *out_dir.glob("checkpoint-*"),
+            *out_dir.glob(INCOMPLETE_PREFIX + "checkpoint-*"),
+        ]:
             if old.is_dir():
                 shutil.rmtree(old)
     return None
@@ -704,6 +797,10 @@ def train_lora(
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     init_adapter = Path(init_adapter) if init_adapter is not None else None
     labels_np = _check_labels(rows)
+    # A local safetensors folder only, checked before any library opens it: a name that
+    # is no folder would be looked up on the hub, and pickled weights can run code. (The
+    # init adapter is checked likewise in _check_init_adapter.)
+    check_safetensors(model_dir, label="base model")
 
     # 1. Device and precision.
     device = resolve_device("auto")
@@ -853,6 +950,9 @@ def train_lora(
     trainer.save_model(str(adapter_dir))
     if trainer.is_world_process_zero():
         sort_target_modules(adapter_dir)
+        # Nothing loads it, it is a pickle, and its bytes follow the transformers version
+        # (the class's fields), so it would change the adapter's DVC hash on an upgrade.
+        (adapter_dir / TRAINING_ARGS_FILE).unlink(missing_ok=True)
     merged_dir = out_dir / MERGED_DIR if config.merge else None
     meta: dict[str, Any] = {
         "task": task,
@@ -863,6 +963,9 @@ def train_lora(
     }
     if trainer.is_world_process_zero():
         write_prompt_meta(adapter_dir, **meta)
+        # Library versions out (peft_version, the model card's framework list): the same
+        # weights must hash the same under another peft or transformers release.
+        normalise_model_folder(adapter_dir)
         if merged_dir is not None:
             # Merged in the dtype the weights trained in (fp32 on CPU): a scorer then
             # loads them with dtype=bf16 directly, the fast path (DESIGN.md). A seq_cls
@@ -871,6 +974,7 @@ def train_lora(
             merged.save_pretrained(str(merged_dir))
             tokenizer.save_pretrained(str(merged_dir))
             write_prompt_meta(merged_dir, **meta)
+            normalise_model_folder(merged_dir)
 
     # 7. Summary.
     if finished:
@@ -991,6 +1095,9 @@ def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
         if target.exists():
             shutil.rmtree(target)
         shutil.move(str(source), str(target))
+    for _, target in moves:
+        # Idempotent; also covers a run's folders written before normalising existed.
+        normalise_model_folder(target)
     summary["adapter_dir"] = str(out_dir / ADAPTER_DIR)
     summary["merged_dir"] = str(out_dir / MERGED_DIR) if result.merged_dir is not None else None
     write_summary(out_dir / SUMMARY_FILE, summary)
