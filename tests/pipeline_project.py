@@ -15,9 +15,10 @@ import yaml
 from tiny_lm import build_tiny_embedder, build_tiny_lm
 
 ROOT = Path(__file__).resolve().parent.parent
+# What a checkout holds (the ignore files too, so the copy commits what a clone would).
 COPIED = [
-    "dvc.yaml", "params.yaml", "stages", "src", "data/sample", ".dvc/config", ".dvcignore",
-    "reports/ablation.md",
+    "dvc.yaml", "params.yaml", "stages", "src", "data/sample", ".dvc/config", ".dvc/.gitignore",
+    ".dvcignore", ".gitignore", "reports/ablation.md",
 ]  # fmt: skip
 DVC = [sys.executable, "-m", "dvc"]
 

@@ -6,80 +6,31 @@ Also checks what experiments rerun: `-S negatives.rank_max=40` reruns mining and
 follows but not translation, and its queries all come from the translation cache;
 `-S threshold.qc=0.35` reruns evaluate@qc and the two summaries of every task's metrics
 (overall, report), nothing else.
+
+And the team's round trip: `dvc push` to a local-folder remote, a fresh `git clone`,
+`dvc pull`, after which `dvc status` is clean and `dvc repro` runs nothing.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from tiny_lm import build_tiny_embedder, build_tiny_lm
-
-ROOT = Path(__file__).resolve().parent.parent
-COPIED = [
-    "dvc.yaml", "params.yaml", "stages", "src", "data/sample", ".dvc/config", ".dvcignore",
-    "reports/ablation.md",
-]  # fmt: skip
-
-
-def _run(args: list[str], cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-        # One thread per stage: tiny models gain nothing from more, and it keeps the
-        # test's time steady on a busy 2-core machine.
-        "OMP_NUM_THREADS": "1",
-        # Translation and embedding caches of this test only, never the user's.
-        "RELEVANCE_CACHE_DIR": str(cwd / ".relevance-cache"),
-    }  # fmt: skip
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
-
-
-def _ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
+from pipeline_project import DVC, make_project, run_env
+from pipeline_project import run as _run
+from pipeline_project import stages_ran as _ran
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    for name in COPIED:
-        source, target = ROOT / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    models = tmp_path_factory.mktemp("models")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["models"]["llm"] = f"path:{build_tiny_lm(models / 'llm')}"
-    params["models"]["embedder"] = f"path:{build_tiny_embedder(models / 'embedder')}"
-    for task in ("qc", "qi"):
-        params["train"][task].update(learning_rate=5e-3, per_device_batch_size=32)
-    # Random-weight translations would all fail the similarity gate; keep them so the
-    # augmented rows flow through every stage.
-    params["translator"].update(min_similarity=-1.0, max_new_tokens=8)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    dvc = [sys.executable, "-m", "dvc"]
-    _run(["git", "init", "-q"], root)
-    _run([*dvc, "config", "--local", "core.site_cache_dir", str(root / ".site")], root)
-    _run(["git", "add", "-A"], root)
-    _run(["git", "commit", "-qm", "project"], root)
-    return root
+    return make_project(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("models"))
 
 
 def test_full_repro_then_threshold_experiment(project: Path) -> None:
-    dvc = [sys.executable, "-m", "dvc"]
+    dvc = DVC
     first = _run([*dvc, "repro"], project)
     expected = {"models", "ingest@qc", "train@qc", "predict@qi", "evaluate@qi", "overall"}
     assert expected <= _ran(first)
@@ -135,18 +86,31 @@ def test_full_repro_then_threshold_experiment(project: Path) -> None:
     _run([*dvc, "checkout", "--force"], project)
 
     experiment = _run([*dvc, "exp", "run", "-S", "threshold.qc=0.35"], project)
-    # overall and report summarise every task's metrics, so they follow.
-    assert _ran(experiment) == {"evaluate@qc", "overall", "report"}
+    # overall and report summarise every task's metrics, so they follow; check_params
+    # reads the whole params file, and its unchanged output reruns nothing.
+    assert _ran(experiment) == {"check_params", "evaluate@qc", "overall", "report"}
     qc_after = json.loads((project / "metrics/qc.json").read_text())
     assert qc_after["dev"]["threshold"] == 0.35
     diff = _run([*dvc, "metrics", "diff", "--md"], project)
     assert "metrics/qc.json" in diff and "dev.threshold" in diff
 
+    # A misspelt key stops the run before any stage, naming the key and its fix.
+    typo = subprocess.run(
+        [*dvc, "exp", "run", "-S", "+ingest.max_bad_fracton=0.5"],
+        cwd=project, capture_output=True, text=True, timeout=600, env=run_env(project),
+    )  # fmt: skip
+    assert typo.returncode != 0
+    assert "unknown key ingest.max_bad_fracton (did you mean ingest.max_bad_fraction?)" in (
+        typo.stdout + typo.stderr
+    )
+    assert _ran(typo.stdout + typo.stderr) == {"check_params"}
+    _run(["git", "checkout", "--", "."], project)
+
 
 def test_winning_team_options_in_one_experiment(project: Path) -> None:
     """English pivot, TAPT, classification head and a 2-fold CV ensemble together,
     through `dvc exp run -S` on the QC task only."""
-    dvc = [sys.executable, "-m", "dvc"]
+    dvc = DVC
     _run(["git", "checkout", "--", "."], project)
     _run([*dvc, "checkout", "--force"], project)
     options = [
@@ -177,3 +141,52 @@ def test_winning_team_options_in_one_experiment(project: Path) -> None:
     assert not (project / "models/qc/merged").exists()
     meta = json.loads((project / "models/qc/adapter/relevance_prompt.json").read_text())
     assert meta["head"] == "seq_cls"
+
+
+def test_remote_round_trip_reruns_nothing(project: Path, tmp_path: Path) -> None:
+    """How a team shares results: push the reproduced graph to a DVC remote, clone the git
+    repository afresh, `dvc pull`; the clone is up to date and `dvc repro` runs nothing."""
+    dvc = DVC
+    # Back to the last commit, whatever experiment an earlier test left in the workspace.
+    # After test_full_repro_then_threshold_experiment this repro runs nothing; run alone, it
+    # is the full repro.
+    _run(["git", "checkout", "--", "."], project)
+    if (project / "dvc.lock").exists():
+        _run([*dvc, "checkout", "--force"], project)
+    _run([*dvc, "repro"], project)
+    # Commit what a real checkout commits. The fixture's `git add -A` also took this test's
+    # DVC config.local, site cache and translation cache, and the training checkpoints
+    # (the project's .gitignore keeps those out of git), so that a clone would get them
+    # through git and prove nothing about `dvc pull`.
+    local_only = [".dvc/config.local", ".site", ".relevance-cache", "data/checkpoints"]
+    with (project / ".gitignore").open("a") as ignore:
+        ignore.write("".join(f"/{name}\n" for name in local_only))
+    _run(["git", "rm", "-r", "-q", "--cached", "--ignore-unmatch", *local_only], project)
+    _run(["git", "add", "-A"], project)
+    _run(["git", "commit", "-q", "--allow-empty", "-m", "reproduced"], project)
+
+    # The remote is committed in .dvc/config (not --local), as a team shares it: a fresh
+    # clone pulls with no set-up, and the pr-metrics workflow pulls instead of reproducing
+    # when `dvc remote list` names one.
+    store = tmp_path / "dvc-store"
+    _run([*dvc, "remote", "add", "-d", "shared", str(store)], project)
+    _run(["git", "commit", "-qm", "shared DVC remote", ".dvc/config"], project)
+    _run([*dvc, "push"], project)
+    assert "Cache and remote 'shared' are in sync." in _run([*dvc, "status", "-c"], project)
+
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    assert not (clone / "models/qc").exists() and not (clone / "data/checkpoints").exists()
+    # Machine-local, like the fixture's: the clone's own DVC site cache.
+    _run([*dvc, "config", "--local", "core.site_cache_dir", str(clone / ".site")], clone)
+    _run([*dvc, "pull"], clone)
+    for name in ("models/base/llm", "models/qc/adapter", "models/qi/adapter", "data/cv/qc.parquet"):
+        assert (clone / name).exists(), name
+    pulled = clone / "data/predictions/qc/dev.parquet"
+    assert pulled.read_bytes() == (project / "data/predictions/qc/dev.parquet").read_bytes()
+
+    assert "Data and pipelines are up to date." in _run([*dvc, "status"], clone)
+    repro = _run([*dvc, "repro"], clone)
+    assert _ran(repro) == set() and "Data and pipelines are up to date." in repro
+    # Nothing git tracks (metrics, reports, dvc.lock) was rewritten either.
+    assert _run(["git", "status", "--porcelain"], clone) == ""
