@@ -8,7 +8,9 @@ computed from ten fixed scores (`metrics/qc.json`) and a threshold curve
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,15 +22,23 @@ from click.testing import CliRunner
 
 from relevance.cli import main
 from relevance.prreport import (
+    NO_LABELS,
+    NO_VALUE,
+    CompareRow,
     CurvePlot,
     PRReport,
     PRReportError,
     diff_table,
     fetch_hint,
+    format_delta,
+    headline_rows,
+    language_rows,
+    metric_cell,
     param_value,
     parse_curve,
     render_markdown,
     split_metrics_table,
+    verdict,
 )
 
 BIN = Path(sys.executable).parent
@@ -130,6 +140,13 @@ def pr_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+def _visible(markdown: str) -> str:
+    """The Markdown GitHub shows unfolded: everything between ``<details>`` and
+    ``</details>`` removed (the report never nests them)."""
+    assert markdown.count("<details>") == markdown.count("</details>"), markdown
+    return re.sub(r"<details>.*?</details>", "", markdown, flags=re.DOTALL)
+
+
 def _cells(markdown: str, first: str, second: str) -> list[str]:
     """The cells of the Markdown table row whose first two cells are ``first, second``."""
     for line in markdown.splitlines():
@@ -147,7 +164,17 @@ def test_report_shows_metric_and_param_changes_and_curve_png(pr_repo: Path) -> N
     assert "wrote reports/pr.md" in result.stdout
 
     markdown = (pr_repo / "reports/pr.md").read_text()
-    # dvc metrics diff: path, metric, base, workspace, change.
+    visible = _visible(markdown)
+    # The result leads, unfolded: a sentence, then the headline row with the F1 change.
+    assert "**Result:** QC F1 0.6000 → 0.9231 (+0.3231)." in visible
+    assert visible.index("**Result:**") < visible.index("### Params")
+    assert _cells(visible, "QC", "F1") == ["QC", "F1", "0.6000", "0.9231", "+0.3231", "changed"]
+    assert _cells(visible, "QC", "precision")[-1] == "changed"
+    # The repository's metrics file has no AUC: no row for it, and no mean (no overall.json).
+    assert "| QC | AUC |" not in markdown
+    assert "mean F1" not in markdown
+    # dvc metrics diff, folded below: path, metric, base, workspace, change.
+    assert "| metrics/qc.json | dev.f1 |" not in visible
     assert _cells(markdown, "metrics/qc.json", "dev.f1") == [
         "metrics/qc.json",
         "dev.f1",
@@ -206,7 +233,9 @@ def test_markdown_links_pngs_to_artifacts_url_and_folds_long_tables(tmp_path: Pa
     )
     url = "https://ci.example/runs/1"
     markdown = render_markdown(report, out=tmp_path / "pr.md", artifacts_url=url)
-    assert "<details><summary>40 model metrics changed</summary>" in markdown
+    assert "<details><summary>40 model metrics (confusion counts tp/fp/tn/fn" in markdown
+    # No metrics files were read: the headline says so instead of a table.
+    assert "No model quality metrics (`metrics/overall.json`" in _visible(markdown)
     # Run statistics (timings, counts) are folded apart, after the model metrics.
     stats = markdown.index("<details><summary>1 run statistics (seconds")
     assert markdown.index("| metrics/train_qc.json | seconds |") > stats
@@ -217,6 +246,100 @@ def test_markdown_links_pngs_to_artifacts_url_and_folds_long_tables(tmp_path: Pa
     assert "![" not in markdown
     embedded = render_markdown(report, out=tmp_path / "pr.md")
     assert "](png/threshold_qc.png)" in embedded
+
+
+NOTE = "no labels: F1, AUC and the threshold sweep need labelled rows"
+
+
+def _task(f1: float, **languages: float) -> dict:
+    """A metrics/<task>.json with dev F1 ``f1`` (AUC 0.7, precision 0.6, recall 0.9)."""
+    per_language = {lang: {"f1": value} for lang, value in languages.items()}
+    dev = {"f1": f1, "auc": 0.7, "precision": 0.6, "recall": 0.9, "all_positive_f1": 0.5}
+    return {"dev": {**dev, "labelled": 10, "per_language": per_language}}
+
+
+def _unlabelled() -> dict:
+    return {"dev": {"labelled": 0, "rows": 5, "threshold": 0.4, "note": NOTE}}
+
+
+def test_metric_cell_reads_numbers_no_labels_and_absences() -> None:
+    assert metric_cell(_task(0.8), "dev.f1") == 0.8
+    assert metric_cell(_unlabelled(), "dev.f1") == NO_LABELS
+    assert metric_cell({"note": "no task has labelled dev rows", "tasks": {}}, "mean_f1") == (
+        NO_LABELS
+    )
+    assert metric_cell(None, "dev.f1") == NO_VALUE  # no such file
+    assert metric_cell({"dev": {"f1": 0.8, "labelled": 3}}, "dev.auc") == NO_VALUE  # no key
+    assert metric_cell({"dev": {"f1": "n/a"}}, "dev.f1") == NO_VALUE
+
+
+def test_headline_rows_say_changed_and_unchanged() -> None:
+    base = {"metrics/overall.json": {"mean_f1": 0.8}, "metrics/qc.json": _task(0.788)}
+    base["metrics/qi.json"] = _task(0.8)
+    pr = {"metrics/overall.json": {"mean_f1": 0.7395}, "metrics/qc.json": _task(0.679)}
+    pr["metrics/qi.json"] = _task(0.8)
+    rows = headline_rows(base, pr)
+    assert [(r.task, r.metric) for r in rows[:3]] == [
+        ("all", "mean F1"),
+        ("QC", "F1"),
+        ("QC", "AUC"),
+    ]
+    assert rows[1].cells() == ["QC", "F1", "0.7880", "0.6790", "−0.1090", "changed"]
+    assert rows[2].cells() == ["QC", "AUC", "0.7000", "0.7000", "0", "unchanged"]
+    assert len(rows) == 11  # mean, then five per task
+    assert verdict(rows) == (
+        "QC F1 0.7880 → 0.6790 (−0.1090); QI F1 unchanged (0.8000); "
+        "mean F1 0.8000 → 0.7395 (−0.0605)."
+    )
+
+
+def test_headline_rows_without_labels_or_without_a_base_file() -> None:
+    pr = {"metrics/qc.json": _task(0.7), "metrics/qi.json": _unlabelled()}
+    # QI has no labels on either side: one row, no numbers; QC is not in the base at all.
+    rows = headline_rows({"metrics/qi.json": _unlabelled()}, pr)
+    assert rows[0].cells() == ["QC", "F1", NO_VALUE, "0.7000", NO_VALUE, "changed"]
+    assert rows[-1].cells() == ["QI", "F1", NO_LABELS, NO_LABELS, NO_VALUE, "no labels: no F1"]
+    assert verdict(rows) == "QC F1 — → 0.7000; QI: no labels: no F1."
+    # Labels in the workspace only.
+    rows = headline_rows({"metrics/qc.json": _unlabelled()}, {"metrics/qc.json": _task(0.7)})
+    assert rows[0].cells() == ["QC", "F1", NO_LABELS, "0.7000", NO_VALUE, "changed"]
+    assert headline_rows({}, {}) == []
+
+
+def test_format_delta() -> None:
+    assert format_delta(0.3231) == "+0.3231"
+    assert format_delta(-0.10899) == "−0.1090"
+    assert format_delta(0.00002) == "+0.000020"  # four places would read 0
+    assert format_delta(1e-9) == "0"  # float noise below the files' six places
+    assert CompareRow("QC", "F1", 0.5, 0.5000001).status == "unchanged"
+
+
+def _report(base_metrics: dict, workspace_metrics: dict) -> PRReport:
+    return PRReport(
+        base="main",
+        base_commit="0123456789abcdef",
+        metrics_md="",
+        params_md="",
+        base_metrics=base_metrics,
+        workspace_metrics=workspace_metrics,
+    )
+
+
+def test_language_f1_visible_when_short_and_folded_when_long(tmp_path: Path) -> None:
+    short = {"metrics/qc.json": _task(0.7, de=0.6, en=0.8)}
+    changed = {"metrics/qc.json": _task(0.7, de=0.5, en=0.8)}
+    assert [r.cells()[:2] for r in language_rows(short, changed)] == [["QC", "de"], ["QC", "en"]]
+    visible = _visible(render_markdown(_report(short, changed), out=tmp_path / "pr.md"))
+    assert _cells(visible, "QC", "de") == ["QC", "de", "0.6000", "0.5000", "−0.1000", "changed"]
+    assert _cells(visible, "QC", "en")[-1] == "unchanged"
+
+    many = {f"l{i:02}": 0.5 for i in range(31)}
+    long_base = {"metrics/qc.json": _task(0.7, **many)}
+    long_pr = {"metrics/qc.json": _task(0.7, **{**many, "l00": 0.6})}
+    markdown = render_markdown(_report(long_base, long_pr), out=tmp_path / "pr.md")
+    assert "<summary>F1 per language and task: 31 rows, 1 changed</summary>" in markdown
+    assert "| QC | l00 |" not in _visible(markdown)
+    assert _cells(_visible(markdown), "QC", "F1")[-1] == "unchanged"  # the headline stays
 
 
 @pytest.mark.parametrize(
@@ -234,6 +357,55 @@ def test_missing_base_fails_with_fetch_command(
     assert fix in result.output
     assert "fetch-depth: 0" in result.output
     assert not (tmp_path / "r.md").exists()
+
+
+def test_unchanged_f1_says_unchanged(pr_repo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.md"
+    result = CliRunner().invoke(
+        main, ["pr-report", "--repo", str(pr_repo), "--base", "feature", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    visible = _visible(out.read_text())
+    assert "**Result:** QC F1 unchanged (0.9231)." in visible
+    assert _cells(visible, "QC", "F1") == ["QC", "F1", "0.9231", "0.9231", "0", "unchanged"]
+    assert "No model metric (F1, AUC, thresholds) changed against `feature`." in visible
+
+
+def test_base_without_labels_or_metrics_file_renders_blanks(pr_repo: Path, tmp_path: Path) -> None:
+    # A clone of feature with two more bases: one whose dev set has no labels (the
+    # competition's files), one from before the metrics file existed.
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", f"file://{pr_repo}", str(clone)], tmp_path)
+    (clone / ".dvc/config.local").write_text(f"[core]\n    site_cache_dir = {tmp_path / 's'}\n")
+    _run(["git", "checkout", "-qb", "unlabelled", "origin/main"], clone)
+    (clone / "metrics/qc.json").write_text(json.dumps(_unlabelled()))
+    _run(["git", "commit", "-qam", "dev without labels"], clone)
+    _run(["git", "checkout", "-qb", "nometrics", "origin/main"], clone)
+    dvc_yaml = yaml.safe_load((clone / "dvc.yaml").read_text())
+    del dvc_yaml["stages"]["evaluate"]["metrics"]
+    (clone / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
+    _run(["git", "rm", "-q", "metrics/qc.json"], clone)
+    _run(["git", "commit", "-qam", "no metrics yet"], clone)
+    _run(["git", "checkout", "-q", "feature"], clone)
+
+    reports = {}
+    for base in ("unlabelled", "nometrics"):
+        out = tmp_path / f"{base}.md"
+        result = CliRunner().invoke(
+            main, ["pr-report", "--repo", str(clone), "--base", base, "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        reports[base] = _visible(out.read_text())
+
+    unlabelled = reports["unlabelled"]
+    assert "**Result:** QC F1 no labels → 0.9231." in unlabelled
+    assert _cells(unlabelled, "QC", "F1") == ["QC", "F1", NO_LABELS, "0.9231", NO_VALUE, "changed"]
+    assert f"`metrics/qc.json` in `unlabelled` says: {NOTE}" in unlabelled
+
+    nometrics = reports["nometrics"]
+    assert "**Result:** QC F1 — → 0.9231." in nometrics
+    assert _cells(nometrics, "QC", "F1") == ["QC", "F1", NO_VALUE, "0.9231", NO_VALUE, "changed"]
+    assert "`nometrics` has no `metrics/qc.json`: its values show as —." in nometrics
 
 
 def test_shallow_clone_is_named_in_the_error(pr_repo: Path, tmp_path: Path) -> None:

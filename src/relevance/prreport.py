@@ -1,11 +1,18 @@
 """PR reports: what a branch changes in metrics, params and threshold curves against a base.
 
-The report is Markdown made of three parts:
+The report is Markdown, the result first:
 
-1. ``dvc metrics diff <base> --md`` (metrics are ``cache: false`` and committed, so no
+1. a headline, never folded: one sentence on F1 per task and the mean, then a table of
+   mean F1 and, per task, F1, AUC, precision, recall and all-positive F1 (base,
+   workspace, change, changed/unchanged), read from ``metrics/overall.json`` and
+   ``metrics/<task>.json`` of both revisions (the base with ``git show``); "—" where a
+   revision lacks the file or key, "no labels" where its dev set has none;
+2. F1 per language and task, folded only when long;
+3. ``dvc metrics diff <base> --md`` folded: every changed model metric (confusion counts
+   included), then the run statistics (metrics are ``cache: false`` and committed, so no
    ``dvc pull`` is needed to read the base's values);
-2. ``dvc params diff <base> --md``;
-3. for each threshold curve (``reports/threshold_<task>.csv``: threshold, f1, precision,
+4. ``dvc params diff <base> --md``;
+5. for each threshold curve (``reports/threshold_<task>.csv``: threshold, f1, precision,
    recall), one PNG with the base curve (read with ``git show <base>:<path>``) and the
    workspace curve overlaid.
 
@@ -31,6 +38,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -90,6 +98,10 @@ class PRReport:
     metrics_md: str
     params_md: str
     curves: list[CurvePlot] = field(default_factory=list)
+    # Model-quality metrics files (path -> parsed JSON) of each revision, for the headline;
+    # a file the revision lacks is left out.
+    base_metrics: dict[str, dict] = field(default_factory=dict)
+    workspace_metrics: dict[str, dict] = field(default_factory=dict)
     markdown: str = ""
 
 
@@ -377,6 +389,267 @@ def plot_curves(
     fig.savefig(png, metadata={"Software": None})
 
 
+# --- headline: model quality, read from the metrics files of both revisions -----------
+
+# Why not `dvc metrics diff --json`: it lists changed values only (an unchanged F1 is
+# absent, so the report could not say "unchanged"), and it drops non-numeric values such
+# as the "no labels" note of an unlabelled dev set. The files are small and committed
+# (`cache: false`), so both revisions are read directly: the base with `git show`.
+OVERALL_METRICS = "metrics/overall.json"
+TASK_METRICS = "metrics/{task}.json"
+NO_VALUE = "—"  # the revision has no such metrics file, or the file no such key
+NO_LABELS = "no labels"  # the revision's dev set has no labels (the competition's files)
+# (key under the task's `dev`, label) for each headline row of a task, in this order.
+HEADLINE_METRICS = (
+    ("f1", "F1"),
+    ("auc", "AUC"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("all_positive_f1", "all-positive F1"),
+)
+MEAN_TASK = "all"  # the headline's task cell for the mean F1 over tasks
+# Metric values are rounded to 6 places when written: a smaller difference is float noise.
+CHANGE_TOLERANCE = 5e-7
+
+Cell = float | str  # a number, or NO_VALUE / NO_LABELS
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One metric of one task in two revisions (base first), with its change."""
+
+    task: str
+    metric: str
+    base: Cell
+    workspace: Cell
+
+    @property
+    def changed(self) -> bool:
+        if isinstance(self.base, float) and isinstance(self.workspace, float):
+            return abs(self.workspace - self.base) > CHANGE_TOLERANCE
+        return self.base != self.workspace
+
+    @property
+    def delta(self) -> str:
+        if isinstance(self.base, float) and isinstance(self.workspace, float):
+            return format_delta(self.workspace - self.base)
+        return NO_VALUE
+
+    @property
+    def status(self) -> str:
+        if self.base == self.workspace == NO_LABELS:
+            return "no labels: no F1" if self.metric == "F1" else NO_LABELS
+        return "changed" if self.changed else "unchanged"
+
+    def cells(self) -> list[str]:
+        return [
+            self.task,
+            self.metric,
+            format_cell(self.base),
+            format_cell(self.workspace),
+            self.delta,
+            self.status,
+        ]
+
+
+def format_cell(value: Cell) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else value
+
+
+def format_delta(delta: float) -> str:
+    """``+0.0123`` / ``−0.1089`` (a true minus sign); six places where four would read 0."""
+    if abs(delta) <= CHANGE_TOLERANCE:
+        return "0"
+    places = 4 if abs(delta) >= 0.00005 else 6
+    return f"{'+' if delta > 0 else '−'}{abs(delta):.{places}f}"
+
+
+def read_base_json(base: str, path: str, *, repo: Path) -> dict | None:
+    """A JSON file as committed in ``base``, or None when git has none there (or it is not
+    a JSON object: the headline then shows "—" instead of failing the report)."""
+    shown = _git(["show", f"{base}:./{path}"], repo=repo)  # ./: relative to repo
+    if shown.returncode != 0:
+        logger.info("%s is not in git at %s: %s", path, base, shown.stderr.strip())
+        return None
+    return _json_object(shown.stdout, source=f"{base}:{path}")
+
+
+def read_workspace_json(path: str, *, repo: Path) -> dict | None:
+    file = repo / path
+    if not file.is_file():
+        return None
+    return _json_object(file.read_text(encoding="utf-8"), source=str(file))
+
+
+def _json_object(text: str, *, source: str) -> dict | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        logger.warning("%s is not valid JSON (%s): shown as %s", source, exc, NO_VALUE)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def quality_paths(tasks: Iterable[str] = TASKS) -> list[str]:
+    return [OVERALL_METRICS, *(TASK_METRICS.format(task=task) for task in tasks)]
+
+
+def read_quality_metrics(base: str, *, repo: Path) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(base, workspace): each maps a model-quality metrics path to its parsed file; a path
+    the revision lacks is left out."""
+    paths = quality_paths()
+    in_base = {path: read_base_json(base, path, repo=repo) for path in paths}
+    in_workspace = {path: read_workspace_json(path, repo=repo) for path in paths}
+    return (
+        {path: doc for path, doc in in_base.items() if doc is not None},
+        {path: doc for path, doc in in_workspace.items() if doc is not None},
+    )
+
+
+def metric_cell(doc: dict | None, key: str) -> Cell:
+    """The number at dotted ``key`` in a metrics file; NO_LABELS when the file says it has
+    no labelled rows there (``labelled: 0`` on the way, or a ``note`` where the key should
+    be: what evaluate and overall write for an unlabelled dev set); else NO_VALUE."""
+    node: object = doc
+    for part in key.split("."):
+        if not isinstance(node, dict):
+            return NO_VALUE
+        if node.get("labelled") == 0:
+            return NO_LABELS
+        if part not in node:
+            return NO_LABELS if "note" in node else NO_VALUE
+        node = node[part]
+    if isinstance(node, (int, float)) and not isinstance(node, bool):
+        return float(node)
+    return NO_VALUE
+
+
+def _compare(
+    task: str, metric: str, path: str, key: str, base: dict[str, dict], workspace: dict[str, dict]
+) -> CompareRow:
+    return CompareRow(
+        task, metric, metric_cell(base.get(path), key), metric_cell(workspace.get(path), key)
+    )
+
+
+def _present(rows: Iterable[CompareRow]) -> list[CompareRow]:
+    """Rows where at least one revision has the metric (or says it has no labels)."""
+    return [row for row in rows if not row.base == row.workspace == NO_VALUE]
+
+
+def headline_rows(
+    base: dict[str, dict], workspace: dict[str, dict], *, tasks: Iterable[str] = TASKS
+) -> list[CompareRow]:
+    """Mean F1, then per task F1, AUC, precision, recall and all-positive F1.
+
+    ``base`` and ``workspace`` map metrics paths to parsed files (as
+    :func:`read_quality_metrics` returns). A task neither revision has a file for is left
+    out; a task without labels on both sides gets one row, "no labels: no F1".
+    """
+    rows = _present([_compare(MEAN_TASK, "mean F1", OVERALL_METRICS, "mean_f1", base, workspace)])
+    for task in tasks:
+        path = TASK_METRICS.format(task=task)
+        if path not in base and path not in workspace:
+            continue
+        code = TASKS[task].code if task in TASKS else task.upper()
+        task_rows = [
+            _compare(code, label, path, f"dev.{key}", base, workspace)
+            for key, label in HEADLINE_METRICS
+        ]
+        if all(row.base == row.workspace == NO_LABELS for row in task_rows):
+            task_rows = task_rows[:1]  # nothing to compare: one row says so
+        rows += _present(task_rows)
+    return rows
+
+
+def language_rows(
+    base: dict[str, dict], workspace: dict[str, dict], *, tasks: Iterable[str] = TASKS
+) -> list[CompareRow]:
+    """F1 per language (``dev.per_language.<lang>.f1``) per task; languages of both sides."""
+    rows = []
+    for task in tasks:
+        path = TASK_METRICS.format(task=task)
+        languages = sorted(
+            {
+                language
+                for doc in (base.get(path), workspace.get(path))
+                if isinstance(doc, dict)
+                for language in _per_language(doc)
+            }
+        )
+        code = TASKS[task].code if task in TASKS else task.upper()
+        key = "dev.per_language.{language}.f1"
+        rows += [
+            _compare(code, lang, path, key.format(language=lang), base, workspace)
+            for lang in languages
+        ]
+    return rows
+
+
+def _per_language(doc: dict) -> list[str]:
+    dev = doc.get("dev")
+    per_language = dev.get("per_language") if isinstance(dev, dict) else None
+    return list(per_language) if isinstance(per_language, dict) else []
+
+
+def verdict(rows: list[CompareRow]) -> str:
+    """One sentence on F1: each task's, then the mean (e.g. "QC F1 0.7879 → 0.6790
+    (−0.1089); QI F1 unchanged (0.7879); mean F1 0.7879 → 0.7335 (−0.0544).")."""
+    f1_rows = [row for row in rows if row.metric == "F1"]
+    f1_rows += [row for row in rows if row.task == MEAN_TASK]
+    parts = [_f1_phrase(row) for row in f1_rows]
+    return "; ".join(parts) + "." if parts else ""
+
+
+def _f1_phrase(row: CompareRow) -> str:
+    name = row.metric if row.task == MEAN_TASK else f"{row.task} {row.metric}"
+    if row.base == row.workspace == NO_LABELS:
+        return f"{name}: no labels" if row.task == MEAN_TASK else f"{row.task}: no labels: no F1"
+    if not row.changed:
+        return f"{name} unchanged ({format_cell(row.workspace)})"
+    change = f" ({row.delta})" if row.delta != NO_VALUE else ""
+    return f"{name} {format_cell(row.base)} → {format_cell(row.workspace)}{change}"
+
+
+def compare_table(rows: list[CompareRow], *, base: str, what: str = "Metric") -> str:
+    """Markdown table: task, ``what``, base, workspace, Δ, status."""
+    lines = [
+        f"| Task | {what} | `{base}` | workspace | Δ | Status |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def headline_notes(
+    base_metrics: dict[str, dict], workspace_metrics: dict[str, dict], *, base: str
+) -> list[str]:
+    """What "—" and "no labels" stand for in the headline: which revision lacks which
+    file, and what the unlabelled files say."""
+    notes = []
+    for label, have, other in (
+        (f"`{base}`", base_metrics, workspace_metrics),
+        ("The workspace", workspace_metrics, base_metrics),
+    ):
+        for path in quality_paths():
+            if path in other and path not in have:
+                notes.append(f"{label} has no `{path}`: its values show as {NO_VALUE}.")
+    for label, have in ((f"`{base}`", base_metrics), ("the workspace", workspace_metrics)):
+        for path, doc in have.items():
+            note = _unlabelled_note(doc)
+            if note:
+                notes.append(f"`{path}` in {label} says: {note}")
+    return notes
+
+
+def _unlabelled_note(doc: dict) -> str:
+    """The note a metrics file carries where it has no labels ("" when labelled)."""
+    for node in (doc, doc.get("dev")):
+        if isinstance(node, dict) and "note" in node:
+            return str(node["note"])
+    return ""
+
+
 # --- the report ------------------------------------------------------------------------
 
 
@@ -397,34 +670,81 @@ def split_metrics_table(table: str) -> tuple[str, str]:
     return tuple("\n".join(lines[:2] + part) if part else "" for part in (quality, other))
 
 
+def _details(summary: str, body: str) -> str:
+    """``body`` folded under ``summary`` (GitHub renders ``<details>`` collapsed)."""
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
 def _fold(table: str, what: str, *, max_rows: int = FOLD_ROWS) -> str:
-    """A long table folded into ``<details>`` (GitHub renders it collapsed)."""
+    """A long table folded into ``<details>``, its row count in the summary."""
     rows = len(table.splitlines()) - 2
     if rows <= max_rows:
         return table
-    return f"<details><summary>{rows} {what} changed</summary>\n\n{table}\n\n</details>"
+    return _details(f"{rows} {what} changed", table)
+
+
+def _headline_section(report: PRReport) -> list[str]:
+    """The verdict sentence, the headline table and what its blanks mean: never folded."""
+    rows = headline_rows(report.base_metrics, report.workspace_metrics)
+    if not rows:
+        files = ", ".join(f"`{path}`" for path in quality_paths())
+        return [f"No model quality metrics ({files}) in `{report.base}` or the workspace.", ""]
+    lines = [f"**Result:** {verdict(rows)}", "", compare_table(rows, base=report.base), ""]
+    notes = headline_notes(report.base_metrics, report.workspace_metrics, base=report.base)
+    if any(NO_VALUE in (row.base, row.workspace) for row in rows):
+        notes.append(f"{NO_VALUE}: that revision has no such metrics file, or no such key in it.")
+    if notes:
+        lines += [*(f"- {note}" for note in notes), ""]
+    return lines
+
+
+def _language_section(report: PRReport) -> list[str]:
+    """F1 per language and task: visible up to FOLD_ROWS rows, folded beyond."""
+    rows = language_rows(report.base_metrics, report.workspace_metrics)
+    if not rows:
+        return []
+    table = compare_table(rows, base=report.base, what="Language")
+    if len(rows) > FOLD_ROWS:
+        changed = sum(row.changed for row in rows)
+        table = _details(f"F1 per language and task: {len(rows)} rows, {changed} changed", table)
+    return ["### F1 per language and task", "", table, ""]
+
+
+def _detail_section(report: PRReport) -> list[str]:
+    """Every changed metric as DVC lists it, folded: the confusion counts and per-language
+    rows of the model metrics, then the run statistics (which change on every run)."""
+    quality, run_stats = split_metrics_table(report.metrics_md)
+    what = "model metrics (confusion counts tp/fp/tn/fn, per-language AUC, precision, recall)"
+    lines = [
+        f"### All changed metrics (`dvc metrics diff {report.base}`)",
+        "",
+        _fold(quality, what, max_rows=0)
+        or f"No model metric (F1, AUC, thresholds) changed against `{report.base}`.",
+        "",
+    ]
+    if run_stats:
+        what = "run statistics (seconds, throughput, rows per stage, cache hits)"
+        lines += [_fold(run_stats, what, max_rows=0), ""]
+    return lines
 
 
 def render_markdown(
     report: PRReport, *, out: Path, artifacts_url: str | None = None, pattern: str = CURVE_PATTERN
 ) -> str:
     """The report's Markdown; PNGs are embedded by paths relative to ``out``, or, with
-    ``artifacts_url`` (e.g. a CI run page), named and linked there instead."""
+    ``artifacts_url`` (e.g. a CI run page), named and linked there instead.
+
+    The result leads (F1 and friends per task, never folded), then F1 per language, then
+    every changed metric and the run statistics folded, the params and the curves.
+    """
     short = report.base_commit[:8]
-    quality, run_stats = split_metrics_table(report.metrics_md)
     lines = [
         f"## Metrics and params: `{report.base}` ({short}) vs workspace",
         "",
-        "### Metrics",
-        "",
-        _fold(quality, "model metrics")
-        or f"No model metric (F1, AUC, thresholds) changed against `{report.base}`.",
-        "",
+        *_headline_section(report),
+        *_language_section(report),
+        *_detail_section(report),
     ]
-    if run_stats:
-        # Always folded: they change on every run.
-        what = "run statistics (seconds, throughput, rows per stage, cache hits)"
-        lines += [_fold(run_stats, what, max_rows=0), ""]
     lines += [
         "### Params",
         "",
@@ -473,6 +793,7 @@ def build_report(
     base_commit = resolve_base(base, repo=repo)
     metrics_md = dvc_diff("metrics", base, repo=repo)
     params_md = dvc_diff("params", base, repo=repo)
+    base_metrics, workspace_metrics = read_quality_metrics(base, repo=repo)
     curves = []
     for path in curve_paths(base, repo=repo, pattern=pattern):
         base_curve = read_base_curve(base, path, repo=repo)
@@ -505,6 +826,8 @@ def build_report(
         metrics_md=metrics_md,
         params_md=params_md,
         curves=curves,
+        base_metrics=base_metrics,
+        workspace_metrics=workspace_metrics,
     )
     markdown = render_markdown(report, out=out, artifacts_url=artifacts_url, pattern=pattern)
     out.parent.mkdir(parents=True, exist_ok=True)
