@@ -6,6 +6,8 @@ the paper's Table 2 rows differ only in params and never rerun translation or mi
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
@@ -16,7 +18,7 @@ from relevance.augment import AugmentParams, assemble, to_arrow
 from relevance.errors import DataError
 from relevance.params import load_section
 from relevance.schema import get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
@@ -25,7 +27,7 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--train", "train_path", type=click.Path(path_type=Path), required=True,
@@ -71,7 +73,7 @@ def main(
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(to_arrow(table), out, compression="zstd")
-    write_json(metrics, counts)
+    write_metrics(metrics, counts)
     by = counts["rows_by_source"]
     click.echo(
         f"assemble@{task.name}: {counts['rows_out']} rows ({by['original']} original, "

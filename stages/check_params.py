@@ -7,15 +7,17 @@ stage rerun.
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
 
 from relevance.check_params import check_params_file
-from relevance.stage import user_errors
+from relevance.stage import HELP_OPTIONS, user_errors
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=HELP_OPTIONS)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

@@ -9,6 +9,8 @@ and predict@<task> averages the models' p(yes) when ``cv.ensemble`` is on.
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 import shutil
 from pathlib import Path
 
@@ -25,10 +27,11 @@ from relevance.params import PredictParams, load_key, load_section, load_task_va
 from relevance.schema import get_task
 from relevance.selfval import train_fold_models
 from relevance.stage import (
+    HELP_OPTIONS,
     force_offline_unless_allowed,
     setup_logging,
     user_errors,
-    write_json,
+    write_metrics,
 )
 from relevance.training import TrainConfig
 
@@ -44,7 +47,7 @@ OOF_SCHEMA = pa.schema(
 )
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--train", "train_path", type=click.Path(path_type=Path), required=True,
@@ -107,7 +110,7 @@ def main(
     if params.folds == 0:
         (models_dir / "NO_CV_MODELS").write_text("cv.folds is 0: no fold models were trained\n")
         pq.write_table(OOF_SCHEMA.empty_table(), oof)
-        write_json(metrics, {"folds": 0})
+        write_metrics(metrics, {"folds": 0})
         click.echo(f"cv@{task.name}: cv.folds is 0, nothing trained")
         return
     rows, _ = prepare_rows(
@@ -136,7 +139,7 @@ def main(
         schema=OOF_SCHEMA,
     )
     pq.write_table(table, oof, compression="zstd")
-    write_json(metrics, {"folds": params.folds, "models": models})
+    write_metrics(metrics, {"folds": params.folds, "models": models})
     click.echo(f"cv@{task.name}: {params.folds} fold models -> {models_dir}")
 
 

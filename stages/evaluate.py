@@ -3,6 +3,8 @@ and the competition submission files."""
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 import logging
 from pathlib import Path
 
@@ -15,13 +17,13 @@ from relevance.metrics import evaluate_predictions, threshold_sweep
 from relevance.params import check_fallback_label, load_key, load_threshold
 from relevance.plots import threshold_curve_png
 from relevance.schema import get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_json, write_metrics
 from relevance.submission import ROW_COLUMNS, read_quarantine, write_submission
 
 logger = logging.getLogger(__name__)
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--predictions",
@@ -50,6 +52,12 @@ logger = logging.getLogger(__name__)
 )
 @click.option("--curve-png", type=click.Path(path_type=Path), required=True, help="Sweep PNG.")
 @click.option(
+    "--threshold-point",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="CSV of the task threshold and its F1 (plot data: marks it on the curve).",
+)
+@click.option(
     "--cv-oof",
     type=click.Path(path_type=Path),
     required=True,
@@ -73,6 +81,7 @@ def main(
     scores: Path,
     curve: Path,
     curve_png: Path,
+    threshold_point: Path,
     cv_oof: Path,
     submissions: Path,
     params_path: str,
@@ -117,6 +126,10 @@ def main(
     else:
         sweep = threshold_sweep(labelled["label"].to_numpy(int), labelled["p_yes"].to_numpy(float))
     sweep.to_csv(curve, index=False, float_format="%.6f")
+    # One row: `dvc plots diff` then shows where each revision's threshold sits on its
+    # curve, which a threshold change alone would not (the curve stays the same).
+    point = pd.DataFrame({"threshold": [threshold], "f1": [result["dev"].get("f1")]})
+    point.dropna().to_csv(threshold_point, index=False, float_format="%.6f")
     threshold_curve_png(
         curve_png,
         sweep,
@@ -130,7 +143,7 @@ def main(
     if not oof.empty:
         # Training-set CV at the task threshold: mean +- std over the fold models.
         result["cv"] = cv_report(oof, threshold=threshold)
-    write_json(metrics, result)
+    write_metrics(metrics, result)
     write_json(scores, result)
     lines = ", ".join(f"{s} {result[s]['submission']['lines']} lines" for s in splits)
     if labelled.empty:

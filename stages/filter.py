@@ -6,6 +6,8 @@ answer). An empty flag list (self-validation off) passes the rows through unchan
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
@@ -17,10 +19,10 @@ from relevance.errors import DataError
 from relevance.noise import FilterConfig, apply_filter
 from relevance.params import load_section
 from relevance.schema import get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--train", "train_path", type=click.Path(path_type=Path), required=True,
@@ -58,7 +60,7 @@ def main(
     filtered, counts = apply_filter(rows, flags, action=config.action)
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(to_arrow(filtered), out, compression="zstd")
-    write_json(metrics, {"action": config.action, **counts})
+    write_metrics(metrics, {"action": config.action, **counts})
     click.echo(f"filter@{task.name}: {len(rows)} rows in, {len(filtered)} out -> {out}")
 
 

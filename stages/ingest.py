@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
@@ -9,10 +11,10 @@ import click
 from relevance.ingest import ingest_task
 from relevance.params import DataParams, IngestParams, load_section
 from relevance.schema import get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task to ingest: qc or qi.")
 @click.option(
     "--data-dir",
@@ -47,7 +49,7 @@ def main(task_name: str, data_dir: Path, out_dir: Path, metrics: Path, params_pa
         max_record_bytes=ingest.max_record_bytes,
         out_dir=out_dir,
     )
-    write_json(metrics, result)
+    write_metrics(metrics, result)
     click.echo(
         f"ingest@{task.name}: {result['total']['rows_in']} records in, "
         f"{result['total']['rows_out']} out, {result['total']['quarantined']} quarantined"

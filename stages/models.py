@@ -6,15 +6,23 @@ records each model's source, version and the sha256 of every file.
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
 
 from relevance.params import ModelsParams, load_section
-from relevance.stage import force_offline_unless_allowed, setup_logging, user_errors, write_json
+from relevance.stage import (
+    HELP_OPTIONS,
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_metrics,
+)
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option(
     "--llm-out",
     type=click.Path(path_type=Path),
@@ -56,7 +64,7 @@ def main(llm_out: Path, embedder_out: Path, metrics: Path, params_path: str) -> 
         entry["bytes"] = info.total_bytes
         result[name] = entry
         click.echo(f"models: {name} <- {info.source} ({info.total_bytes / 1e6:.0f} MB) in {out}")
-    write_json(metrics, result)
+    write_metrics(metrics, result)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ and their query translated into the target language through the translation cach
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 import json
 import time
 from pathlib import Path
@@ -27,15 +29,16 @@ from relevance.negatives import (
 from relevance.params import load_key, load_section
 from relevance.schema import get_task
 from relevance.stage import (
+    HELP_OPTIONS,
     force_offline_unless_allowed,
     setup_logging,
     user_errors,
-    write_json,
+    write_metrics,
 )
 from relevance.translation import TranslationCache, TranslatorConfig, make_translator, write_table
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--ingested", type=click.Path(path_type=Path), required=True, help="ingest@<task> output dir."
@@ -112,7 +115,7 @@ def main(
                 config=translator_config,
             )
     write_table(rows, out, TRANSLATED_NEGATIVES_SCHEMA)
-    write_json(
+    write_metrics(
         metrics,
         {
             "targets": [language for language, _ in targets],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 import json
 from pathlib import Path
 
@@ -9,10 +11,10 @@ import click
 
 from relevance.errors import DataError
 from relevance.params import load_tasks
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option(
     "--scores",
     type=click.Path(path_type=Path),
@@ -40,7 +42,7 @@ def main(scores: Path, metrics: Path, params_path: str) -> None:
         result["mean_f1"] = round(sum(t["f1"] for t in per_task.values()) / len(per_task), 6)
     else:
         result["note"] = "no task has labelled dev rows: no F1 (submissions only)"
-    write_json(metrics, result)
+    write_metrics(metrics, result)
     click.echo(
         f"overall: mean dev F1 {result.get('mean_f1', 'n/a (no labelled dev)')} over "
         f"{', '.join(per_task) or 'no task'}"

@@ -8,6 +8,8 @@ loads no model, so the graph stays the same either way.
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 import time
 from pathlib import Path
 
@@ -20,10 +22,11 @@ from relevance.errors import ConfigError, DataError
 from relevance.params import load_key, load_section
 from relevance.schema import SPLITS, get_task
 from relevance.stage import (
+    HELP_OPTIONS,
     force_offline_unless_allowed,
     setup_logging,
     user_errors,
-    write_json,
+    write_metrics,
 )
 from relevance.translation import (
     PIVOT_SCHEMA,
@@ -36,7 +39,7 @@ from relevance.translation import (
 )
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--ingested", type=click.Path(path_type=Path), required=True, help="ingest@<task> output dir."
@@ -87,7 +90,7 @@ def main(
     config = load_section(TranslatorConfig, "translator", params_path)
     if not enabled:
         write_table(empty_frame(PIVOT_SCHEMA), out, PIVOT_SCHEMA)
-        write_json(metrics, {"enabled": False, "total": {"rows": 0}})
+        write_metrics(metrics, {"enabled": False, "total": {"rows": 0}})
         click.echo(f"pivot@{task.name}: input.pivot_en is false, wrote an empty table -> {out}")
         return
     parts = []
@@ -114,7 +117,7 @@ def main(
             config=config,
         )
     write_table(result.rows, out, PIVOT_SCHEMA)
-    write_json(
+    write_metrics(
         metrics,
         {"enabled": True, **result.report, "seconds": round(time.perf_counter() - began, 1)},
     )

@@ -7,6 +7,8 @@ models (soft voting, ``cv.weights``). Rows get the same input options as in trai
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
@@ -19,21 +21,22 @@ from relevance.params import PredictParams, load_key, load_section
 from relevance.predict import predict_ensemble, predict_splits, scorer_for
 from relevance.schema import get_task
 from relevance.stage import (
+    HELP_OPTIONS,
     force_offline_unless_allowed,
     setup_logging,
     user_errors,
-    write_json,
+    write_metrics,
 )
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--model",
     "model_dir",
     type=click.Path(path_type=Path),
     required=True,
-    help="train@<task> output (merged/ or adapter/).",
+    help="train@<task> output folder (models/<task>, holding adapter/ and, with merge, merged/).",
 )
 @click.option(
     "--base-model",
@@ -121,7 +124,7 @@ def main(
         result = predict_splits(task=task, scorer=scorer, split_files=splits, out_dir=out_dir)
     for split, counts in input_counts.items():
         result[split]["input"] = counts
-    write_json(metrics, result)
+    write_metrics(metrics, result)
     click.echo(
         f"predict@{task.name}: "
         + ", ".join(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
 
 from relevance.params import load_tasks
 from relevance.report import build_report
-from relevance.stage import setup_logging, user_errors
+from relevance.stage import HELP_OPTIONS, setup_logging, user_errors
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option(
     "--metrics-dir", type=click.Path(path_type=Path), required=True, help="metrics/ folder."
 )

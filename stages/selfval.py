@@ -9,6 +9,8 @@ With ``selfval.enabled: false`` both outputs are empty and no model is trained.
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
@@ -22,10 +24,11 @@ from relevance.params import PredictParams, load_key, load_section, load_task_va
 from relevance.schema import get_task
 from relevance.selfval import self_validate
 from relevance.stage import (
+    HELP_OPTIONS,
     force_offline_unless_allowed,
     setup_logging,
     user_errors,
-    write_json,
+    write_metrics,
 )
 from relevance.training import TrainConfig
 
@@ -49,7 +52,7 @@ def _write(frame: pd.DataFrame, columns: dict[str, pa.DataType], path: Path) -> 
     pq.write_table(table, path, compression="zstd")
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--train", "train_path", type=click.Path(path_type=Path), required=True,
@@ -100,7 +103,7 @@ def main(
     if not config.enabled:
         _write(pd.DataFrame({c: [] for c in SCORE_COLUMNS}), SCORE_COLUMNS, scores)
         _write(pd.DataFrame({c: [] for c in FLAG_COLUMNS}), FLAG_COLUMNS, flagged)
-        write_json(metrics, {"enabled": False, "rows_in": len(rows), "flagged": 0})
+        write_metrics(metrics, {"enabled": False, "rows_in": len(rows), "flagged": 0})
         click.echo(f"selfval@{task.name}: disabled, nothing flagged")
         return
     row_scores, summary = self_validate(
@@ -133,7 +136,7 @@ def main(
         }
         for lang, group in rows.reset_index(drop=True).groupby("language")
     }
-    write_json(
+    write_metrics(
         metrics,
         {
             "enabled": True,

@@ -7,6 +7,8 @@ language x label. Out-of-fold self-validation, CV training and fold ensembling r
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
@@ -18,10 +20,10 @@ from relevance.errors import DataError
 from relevance.params import load_section
 from relevance.schema import get_task
 from relevance.split import SplitConfig, assign_folds, fold_balance
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--train",
@@ -51,7 +53,7 @@ def main(task_name: str, train_path: Path, out: Path, metrics: Path, params_path
     table = pa.table({"id": rows["id"].to_numpy(), "fold": pa.array(folds, type=pa.int8())})
     pq.write_table(table, out, compression="zstd")
     balance = fold_balance(rows, folds)
-    write_json(metrics, {"rows": len(rows), "folds": config.folds, **balance})
+    write_metrics(metrics, {"rows": len(rows), "folds": config.folds, **balance})
     click.echo(f"split@{task.name}: {len(rows)} rows in {config.folds} folds -> {out}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
@@ -9,11 +11,11 @@ import click
 from relevance.errors import DataError
 from relevance.params import StatsParams, load_section
 from relevance.schema import SPLITS, get_task
-from relevance.stage import setup_logging, user_errors, write_json
+from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_json, write_metrics
 from relevance.stats import compute_stats, markdown_report, metrics_view
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--ingested", type=click.Path(path_type=Path), required=True, help="ingest@<task> output dir."
@@ -51,7 +53,7 @@ def main(
         split_files, is_qc=task.name == "qc", top_categories=params.top_categories
     )
     write_json(languages_out, stats["languages"])
-    write_json(metrics, metrics_view(stats))
+    write_metrics(metrics, metrics_view(stats))
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(markdown_report(stats, task_code=task.code), encoding="utf-8")
     missing = [m["language"] for m in stats["languages"]["missing_from_train"]]

@@ -8,6 +8,8 @@ default) it writes only a marker and trains nothing, so the stage costs nothing.
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 import shutil
 from pathlib import Path
 
@@ -26,17 +28,18 @@ from relevance.params import (
 )
 from relevance.schema import TASKS, get_task
 from relevance.stage import (
+    HELP_OPTIONS,
     force_offline_unless_allowed,
     setup_logging,
     user_errors,
-    write_json,
+    write_metrics,
 )
 from relevance.training import TrainConfig, publish_model, train_lora
 
 MARKER = "NO_TAPT"
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--data-dir", type=click.Path(path_type=Path), required=True,
@@ -87,7 +90,7 @@ def main(
     checkpoints.mkdir(parents=True, exist_ok=True)  # a DVC output even when TAPT is off
     if config.init_from == "none":
         (out_dir / MARKER).write_text(f"train.{task.name}.init_from is none: no TAPT adapter\n")
-        write_json(metrics, {"init_from": "none"})
+        write_metrics(metrics, {"init_from": "none"})
         click.echo(f"tapt@{task.name}: off (train.{task.name}.init_from is none)")
         return
     (other,) = [t for t in TASKS.values() if t.name != task.name]
@@ -109,7 +112,7 @@ def main(
         restart_on_mismatch=True,
     )
     summary = publish_model(result, out_dir)
-    write_json(
+    write_metrics(
         metrics,
         {
             "init_from": config.init_from,

@@ -7,6 +7,8 @@ Checkpoints go to --checkpoints (a persistent, uncached DVC output), so an inter
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 from pathlib import Path
 
 import click
@@ -17,15 +19,16 @@ from relevance.inputs import InputParams, prepare_rows
 from relevance.params import load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
 from relevance.stage import (
+    HELP_OPTIONS,
     force_offline_unless_allowed,
     setup_logging,
     user_errors,
-    write_json,
+    write_metrics,
 )
 from relevance.training import TrainConfig, publish_model, train_lora
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--base-model",
@@ -134,7 +137,7 @@ def main(
     view["seconds_per_step"] = (
         round(summary["seconds"] / trained_steps, 3) if trained_steps else None
     )
-    write_json(metrics, view)
+    write_metrics(metrics, view)
     click.echo(
         f"train@{task.name}: {summary['steps']} steps on {summary['rows']} rows, "
         f"final loss {summary['final_loss']:.4f}, {summary['seconds']:.0f} s -> {out_dir}"

@@ -9,6 +9,8 @@ run resumes, and a rerun with the same model and prompt translates nothing.
 
 from __future__ import annotations
 
+import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
+
 import json
 import time
 from pathlib import Path
@@ -22,10 +24,11 @@ from relevance.errors import DataError
 from relevance.params import load_key, load_section
 from relevance.schema import get_task
 from relevance.stage import (
+    HELP_OPTIONS,
     force_offline_unless_allowed,
     setup_logging,
     user_errors,
-    write_json,
+    write_metrics,
 )
 from relevance.translation import (
     TRANSLATED_SCHEMA,
@@ -54,7 +57,7 @@ def _missing_languages(path: Path) -> list[str]:
         ) from None
 
 
-@click.command()
+@click.command(context_settings=HELP_OPTIONS)
 @click.option("--task", "task_name", required=True, help="Task: qc or qi.")
 @click.option(
     "--ingested", type=click.Path(path_type=Path), required=True, help="ingest@<task> output dir."
@@ -126,7 +129,7 @@ def main(
     )
     if samples.empty:  # nothing to translate: no model is loaded
         write_table(empty_frame(TRANSLATED_SCHEMA), out, TRANSLATED_SCHEMA)
-        write_json(metrics, {"targets": [], "languages": {}, "total": {"sampled": 0, "kept": 0}})
+        write_metrics(metrics, {"targets": [], "languages": {}, "total": {"sampled": 0, "kept": 0}})
         click.echo(f"translate@{task.name}: no language is missing from train -> {out}")
         return
     translator = make_translator(config, llm_dir=llm, allow_download=allow_download)
@@ -149,7 +152,7 @@ def main(
         "source_languages": list(params.source_languages),
         "seconds": round(time.perf_counter() - began, 1),
     }
-    write_json(metrics, report)
+    write_metrics(metrics, report)
     total = report["total"]
     click.echo(
         f"translate@{task.name}: {total['kept']} of {total['sampled']} rows kept "

@@ -10,8 +10,10 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-# The project root (for `stages.<name>` imports) and tests/ (for helper modules).
-for extra in (ROOT, ROOT / "tests"):
+# The project root (for `stages.<name>` imports), stages/ (for their first import,
+# `_venv_check`, which a script run by DVC finds beside itself) and tests/ (for helper
+# modules).
+for extra in (ROOT, ROOT / "stages", ROOT / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 

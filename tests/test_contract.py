@@ -87,6 +87,8 @@ def test_script_has_help(stage: dict) -> None:
     result = CliRunner().invoke(module.main, ["--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output
+    short = CliRunner().invoke(module.main, ["-h"])
+    assert short.exit_code == 0 and short.output == result.output
     # Every option the cmd passes is an option of the script.
     options = {opt for param in module.main.params for opt in getattr(param, "opts", [])}
     for word in shlex.split(stage["cmd"])[2:]:
@@ -125,9 +127,9 @@ def _imported_names(tree: ast.Module) -> dict[str, str]:
 
 def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
     """What a script reads from params.yaml: whole sections through
-    ``load_section(XParams, "name", ..., skip=(...))`` ({"name": (XParams, skipped)}), per-task subtrees
-    through ``load_task_value("name", ...)`` / ``load_threshold(...)`` ({"name"}) and
-    single keys through ``load_key("section", "key")`` ({"section.key"})."""
+    ``load_section(XParams, "name", ..., skip=(...))`` ({"name": (XParams, skipped)}),
+    per-task subtrees through ``load_task_value("name", ...)`` / ``load_threshold(...)``
+    ({"name"}) and single keys through ``load_key("section", "key")`` ({"section.key"})."""
     sections, per_task, keys = {}, set(), set()
     tree = ast.parse(script.read_text(encoding="utf-8"))
     imported = _imported_names(tree)
@@ -201,3 +203,27 @@ def test_every_params_key_reruns_some_stage() -> None:
 def test_dvc_config_disables_analytics_and_update_checks() -> None:
     text = (ROOT / ".dvc" / "config").read_text()
     assert "analytics = false" in text and "check_update = false" in text
+
+
+def test_a_python_without_the_project_gets_a_clear_message() -> None:
+    """`.venv/bin/dvc repro` from a shell whose `python` is another interpreter: the
+    stage says which python ran and what to do (here: site-packages switched off)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-S", "stages/split.py", "--help"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"{sys.executable} runs this stage, but the project is not installed" in result.stderr
+    assert "source .venv/bin/activate" in result.stderr
+    assert "git checkout -- metrics reports && dvc checkout" in result.stderr
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=IDS)
+def test_stage_script_imports_the_venv_check_first(stage: dict) -> None:
+    tree = ast.parse(_script(stage).read_text(encoding="utf-8"))
+    imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert imports[0].module == "__future__"
+    assert isinstance(imports[1], ast.Import) and imports[1].names[0].name == "_venv_check"

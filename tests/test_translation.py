@@ -26,6 +26,7 @@ from relevance.errors import ConfigError, DataError
 from relevance.params import load_section, parse_section
 from relevance.prompt import LANGUAGE_NAMES
 from relevance.schema import INGESTED_SCHEMA
+from relevance.stage import run_stats_path
 from relevance.translation import (
     FEWSHOT_EXAMPLES,
     GATE_REASONS,
@@ -651,13 +652,14 @@ def test_translate_stage_resumes_after_sigkill(
     )
     assert fresh.exit_code == 0, fresh.output
 
-    metrics = json.loads((killed_dir / "metrics.json").read_text())
+    metrics = json.loads((killed_dir / "metrics.run.json").read_text())  # run statistics
     total = _cache_entries(fresh_dir / "cache" / "translations.sqlite")
     assert 1 <= before < total, "the run was not interrupted mid-way"
     assert metrics["cache"]["hits"] >= before
     assert metrics["cache"]["hits"] + metrics["cache"]["misses"] == total
-    fresh_metrics = json.loads((fresh_dir / "metrics.json").read_text())
+    fresh_metrics = json.loads((fresh_dir / "metrics.run.json").read_text())
     assert (fresh_metrics["cache"]["hits"], fresh_metrics["cache"]["misses"]) == (0, total)
+    fresh_metrics = json.loads((fresh_dir / "metrics.json").read_text())  # the results
     # Same seed, same translations: the same bytes, resumed or not.
     assert (killed_dir / "qc.parquet").read_bytes() == (fresh_dir / "qc.parquet").read_bytes()
 
@@ -700,4 +702,5 @@ def test_pivot_stage_on_translates_every_non_english_query(
     total = report["total"]
     assert total["rows"] == total["english"] + total["translated"] + total["failed"] == 39
     assert total["failed"] == sum(total["failed_by_reason"].values())
-    assert report["cache"]["misses"] == foreign["query"].nunique()
+    run = json.loads(run_stats_path(metrics).read_text())  # beside the metrics
+    assert run["cache"]["misses"] == foreign["query"].nunique()

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,9 @@ import click
 from relevance.errors import ConfigError, RelevanceError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Every stage script: `python stages/<name>.py -h` as well as --help.
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
 
 def setup_logging() -> None:
@@ -72,3 +76,42 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(
         json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+
+
+# Figures of one run rather than of its result: wall-clock seconds, throughput, cache
+# hits and misses (a warm cache hits, a fresh clone's misses), where a run resumed. They
+# differ from run to run, so they go beside the metrics file, to `<name>.run.json`, which
+# git and DVC ignore: the committed metrics (and dvc.lock) change only when results do.
+_RUN_KEY = re.compile(
+    r"(seconds|per_second|seconds_per_step)$|^(hits|misses|hit_rate|resumed_from|resumed_from_step)$"
+)
+
+
+def split_run_stats(data: Any) -> tuple[Any, Any]:
+    """``(results, run statistics)`` of a metrics mapping, nested alike; keys of run
+    statistics are those :data:`_RUN_KEY` matches (``None`` when there are none)."""
+    if not isinstance(data, dict):
+        return data, None
+    results, run = {}, {}
+    for key, value in data.items():
+        if _RUN_KEY.search(str(key)):
+            run[key] = value
+            continue
+        kept, stats = split_run_stats(value)
+        results[key] = kept
+        if stats:
+            run[key] = stats
+    return results, (run or None)
+
+
+def run_stats_path(metrics: Path) -> Path:
+    """Where :func:`write_metrics` puts a metrics file's run statistics."""
+    return metrics.with_name(f"{metrics.stem}.run.json")
+
+
+def write_metrics(path: Path, data: Any) -> None:
+    """A stage's metrics file, without the run statistics (see :data:`_RUN_KEY`), which
+    go to :func:`run_stats_path`."""
+    results, run = split_run_stats(data)
+    write_json(path, results)
+    write_json(run_stats_path(path), run or {})
