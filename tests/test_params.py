@@ -127,3 +127,20 @@ def test_check_params_stage_exit_code_and_output(tmp_path) -> None:
     good.write_text("tasks: [qc, qi]\n")
     assert CliRunner().invoke(main, ["--out", str(out), "--params", str(good)]).exit_code == 0
     assert out.read_bytes() == first  # the same for every valid file: reruns nothing
+
+
+def test_a_one_key_set_param_is_a_one_line_diff(tmp_path) -> None:
+    """params.yaml is laid out the way DVC dumps it (block lists, single quotes), so
+    `dvc exp run -S threshold.qc=0.45` changes that one line and nothing else."""
+    import difflib
+
+    from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` calls
+
+    shipped = Path(__file__).resolve().parent.parent / "params.yaml"
+    copy = tmp_path / "params.yaml"
+    copy.write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    apply_overrides(str(copy), ["threshold.qc=0.45"])
+    before = shipped.read_text(encoding="utf-8").splitlines()
+    after = copy.read_text(encoding="utf-8").splitlines()
+    changed = [line for line in difflib.ndiff(before, after) if line[:1] in "+-"]
+    assert changed == ["-   qc: 0.4", "+   qc: 0.45"]
