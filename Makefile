@@ -58,9 +58,12 @@ install: $(VENV)/.installed plots-template ## Create .venv and install torch, th
 # vega-lite and vega-embed inlined from their npm packages, so plots draw offline.
 # Without npm it warns and writes DVC's CDN page instead, so install does not fail.
 .PHONY: plots-template
+# The setting goes to the git-ignored .dvc/config.local: before this has run, DVC uses
+# its own (CDN) page instead of failing on a template file that is not there yet.
 plots-template: $(VENV)/.installed ## Build the offline dvc plots template (needs npm)
 	@$(BIN)/python scripts/build_plots_template.py --out .dvc/plots/offline_template.html \
 		--cdn-fallback
+	@$(BIN)/dvc config --local plots.html_template plots/offline_template.html
 
 .PHONY: repro
 repro: install ## Install, then run the whole pipeline (dvc repro) on the bundled sample

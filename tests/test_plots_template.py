@@ -88,11 +88,16 @@ def test_dvc_plots_show_with_the_project_config_writes_an_offline_page(
 ) -> None:
     repo = tmp_path / "repo"
     (repo / ".dvc/plots").mkdir(parents=True)
-    # The project's own .dvc/config, so its plots.html_template (relative to .dvc) is
-    # what is tested.
+    # The project's own .dvc/config, plus the local setting `make plots-template` writes
+    # (relative to .dvc): what is tested is what a user gets.
     shutil.copy2(ROOT / ".dvc/config", repo / ".dvc/config")
     shutil.copy2(template, repo / ".dvc/plots/offline_template.html")
     (repo / ".dvc/config.local").write_text(f"[core]\n    site_cache_dir = {tmp_path / 'site'}\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "dvc config --local plots.html_template plots/offline_template.html" in makefile
+    setting = ["plots.html_template", "plots/offline_template.html"]
+    subprocess.run([str(BIN / "dvc"), "config", "--local", *setting], cwd=repo, check=True)
     (repo / "reports").mkdir()
     (repo / "reports/threshold_qc.csv").write_text(
         "threshold,f1,precision,recall\n0.2,0.8,0.67,1.0\n0.4,0.6,0.75,0.5\n0.6,0.5,1.0,0.33\n"
@@ -101,7 +106,6 @@ def test_dvc_plots_show_with_the_project_config_writes_an_offline_page(
         "plots:\n  - reports/threshold_qc.csv:\n      x: threshold\n      y: f1\n"
     )
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     result = subprocess.run(
         [str(BIN / "dvc"), "plots", "show", "-o", "out"],
         cwd=repo,
