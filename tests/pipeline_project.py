@@ -76,7 +76,7 @@ def make_project(root: Path, models: Path, **params_update: dict[str, Any]) -> P
         else:
             params[section] = values
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], root)
+    run(["git", "init", "-q", "-b", "main"], root)  # README compares against main
     run([*DVC, "config", "--local", "core.site_cache_dir", str(root / ".site")], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "project"], root)

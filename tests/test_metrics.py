@@ -35,7 +35,21 @@ def test_sweep_and_best_threshold_by_hand() -> None:
     assert row["f1"] == pytest.approx(8 / 9, abs=1e-6)
     # At 0.95 nothing is predicted positive.
     assert sweep["f1"].iloc[-1] == 0.0
-    assert best_threshold(sweep) == {"threshold": 0.15, "f1": pytest.approx(8 / 9, abs=1e-6)}
+    best = best_threshold(sweep)
+    assert best["threshold"] == 0.15 and best["f1"] == pytest.approx(8 / 9, abs=1e-6)
+    assert best["tied"] == int((sweep["f1"] == sweep["f1"].max()).sum())
+
+
+def test_on_a_flat_curve_best_is_the_tied_threshold_nearest_the_task_threshold() -> None:
+    """All-positive scores: F1 is the same at every threshold up to the lowest score."""
+    labels, p_yes = np.array([1, 1, 0, 1]), np.array([0.91, 0.92, 0.93, 0.94])
+    sweep = threshold_sweep(labels, p_yes)
+    assert best_threshold(sweep)["threshold"] == 0.05  # no preference: the lowest
+    best = best_threshold(sweep, prefer=0.4)
+    assert best == {"threshold": 0.4, "f1": pytest.approx(6 / 7, abs=1e-6), "tied": 18}
+    # A strictly better threshold still wins over the preferred one.
+    sweep.loc[sweep["threshold"] == 0.7, "f1"] = 0.9
+    assert best_threshold(sweep, prefer=0.4)["threshold"] == 0.7
 
 
 def test_evaluate_per_language_and_baselines() -> None:

@@ -14,12 +14,14 @@ And the team's round trip: `dvc push` to a local-folder remote, a fresh `git clo
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from pipeline_project import DVC, make_project, run_env
+from pipeline_project import DVC, ROOT, make_project, run_env
 from pipeline_project import run as _run
 from pipeline_project import stages_ran as _ran
 
@@ -80,7 +82,8 @@ def test_full_repro_then_threshold_experiment(project: Path) -> None:
     mining = _run([*dvc, "exp", "run", "-S", "negatives.rank_max=40"], project)
     assert {"negatives@qc", "negatives@qi"} <= _ran(mining)
     assert not {"translate@qc", "translate@qi", "split@qc", "pivot@qc"} & _ran(mining)
-    cache = json.loads((project / "metrics/negatives_qc.json").read_text())["translation"]
+    # Cache hits are run statistics: beside the metrics file, not in it.
+    cache = json.loads((project / "metrics/negatives_qc.run.json").read_text())["translation"]
     assert cache["cache"]["misses"] == 0 and cache["cache"]["hits"] > 0
     _run(["git", "checkout", "--", "."], project)
     _run([*dvc, "checkout", "--force"], project)
@@ -190,3 +193,54 @@ def test_remote_round_trip_reruns_nothing(project: Path, tmp_path: Path) -> None
     assert _ran(repro) == set() and "Data and pipelines are up to date." in repro
     # Nothing git tracks (metrics, reports, dvc.lock) was rewritten either.
     assert _run(["git", "status", "--porcelain"], clone) == ""
+
+
+# Every `dvc ...` line of README's quick start and experiments sections, and what its
+# output must show. A README line without an entry here fails the test: new commands
+# get checked too.
+README_SECTIONS = ("Quick start", "Experiments, metrics and pull requests")
+README_EXPECTS = {
+    "dvc repro": "Data and pipelines are up to date.",
+    "dvc metrics show metrics/overall.json": "mean_f1",
+    "dvc dag --mermaid": "flowchart",
+    "dvc repro report": "report",
+    "dvc exp show --only-changed": "threshold.qc",
+    "dvc exp show --drop": "metrics/qc.json:dev.f1",
+    "dvc metrics diff main": "dev.threshold",
+    "dvc plots diff main": "index.html",
+}
+
+
+def readme_commands() -> list[str]:
+    """The `dvc` lines of README's bash blocks in README_SECTIONS, comments cut off."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for section in re.split(r"^## ", text, flags=re.M):
+        if not section.startswith(README_SECTIONS):
+            continue
+        for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S):
+            for line in block.splitlines():
+                command = re.split(r"\s{2,}#", line)[0].strip()
+                if command.startswith("dvc "):
+                    commands.append(command)
+    return commands
+
+
+def test_readme_commands_work_as_printed(project: Path) -> None:
+    commands = readme_commands()
+    assert len(commands) >= len(README_EXPECTS)
+    _run(["git", "checkout", "--", "."], project)
+    _run([*DVC, "repro"], project)  # nothing to do after the tests above
+    # An experiment to show and diff: only evaluate@qc and the summaries rerun.
+    _run([*DVC, "exp", "run", "-S", "threshold.qc=0.45"], project)
+    for command in commands:
+        expected = next((v for k, v in README_EXPECTS.items() if command.startswith(k)), None)
+        assert expected is not None, f"README shows {command!r}: add what it prints here"
+        output = _run(shlex.split(command), project)  # fails the test on a non-zero exit
+        assert expected in output, f"{command}: {expected!r} not in\n{output}"
+    keep = next(c for c in commands if c.startswith("dvc exp show --drop"))
+    shown = _run(shlex.split(keep), project)
+    for column in ("mean_f1", "metrics/qc.json:dev.auc", "metrics/qi.json:dev.f1", "threshold.qc"):
+        assert column in shown, f"{column} not shown by README's exp show line"
+    _run(["git", "checkout", "--", "."], project)
+    _run([*DVC, "checkout", "--force"], project)

@@ -148,6 +148,7 @@ def test_evaluate_stage_on_the_competition_layout_without_dev_labels(tmp_path) -
         ["--task", "qi", "--predictions", str(tmp_path / "pred"), "--ingested", str(ingested),
          "--metrics", str(tmp_path / "m.json"), "--scores", str(tmp_path / "s.json"),
          "--curve", str(tmp_path / "c.csv"), "--curve-png", str(tmp_path / "c.png"),
+         "--threshold-point", str(tmp_path / "point.csv"),
          "--cv-oof", str(cv_oof), "--submissions", str(tmp_path / "sub"),
          "--params", str(params)],
     )  # fmt: skip
@@ -166,6 +167,7 @@ def test_evaluate_stage_on_the_competition_layout_without_dev_labels(tmp_path) -
     assert written["dev"]["note"].startswith("no labels")
     assert written["dev"]["submission"]["fallback_by_reason"] == {"wrong_task": 1}
     assert pd.read_csv(tmp_path / "c.csv").empty
+    assert pd.read_csv(tmp_path / "point.csv").empty  # no F1 to mark without labels
 
 
 @pytest.mark.parametrize("value", [2, -1, True, "1", 0.5])

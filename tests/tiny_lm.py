@@ -159,7 +159,11 @@ def build_tiny_embedder(folder: Path, *, seed: int = 0) -> Path:
     """Save a random 2-layer BERT as a sentence-transformers folder (mean pooling,
     normalised), with the toy tokenizer: a stand-in for multilingual-e5-small."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers import models as st_models
+
+    try:  # sentence-transformers 6 moved the modules (the old path warns)
+        from sentence_transformers.sentence_transformer import modules as st_models
+    except ImportError:
+        from sentence_transformers import models as st_models
     from transformers import BertConfig, BertModel
 
     folder = Path(folder)
@@ -173,7 +177,8 @@ def build_tiny_embedder(folder: Path, *, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     BertModel(config, add_pooling_layer=False).save_pretrained(raw)
     body = st_models.Transformer(str(raw), max_seq_length=128)
-    pooling = st_models.Pooling(body.get_word_embedding_dimension(), pooling_mode="mean")
+    dimension = getattr(body, "get_embedding_dimension", None) or body.get_word_embedding_dimension
+    pooling = st_models.Pooling(dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[body, pooling, st_models.Normalize()], device="cpu").save(
         str(folder)
     )

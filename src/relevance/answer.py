@@ -11,7 +11,9 @@ change what training depends on (and DVC does not retrain for it).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,18 @@ def check_head(head: str) -> str:
     if head not in HEADS:
         raise ConfigError(f"unknown head {head!r}: expected one of {list(HEADS)}")
     return head
+
+
+@contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around peft's model wrapping: peft 0.21 reads ``is_gradient_checkpointing``, which
+    transformers 5.24 deprecates with a FutureWarning on every call. Nothing for a user
+    to act on, so that one warning (only) is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 def load_head_model(

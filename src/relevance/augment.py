@@ -145,10 +145,11 @@ def assemble_counts(
     negatives: pd.DataFrame | None,
     params: AugmentParams,
 ) -> dict[str, Any]:
-    """Rows per source, per language x source, and the label rate: JSON-ready."""
+    """Rows per source, per language (ISO code, as the filter stage counts them: ``vi``
+    for the data's ``vn``) x source, and the label rate: JSON-ready."""
     by_source = table.groupby("source").size()
     per_language: dict[str, dict[str, int]] = {}
-    for (language, source), n in table.groupby(["language", "source"]).size().items():
+    for (language, source), n in table.groupby(["lang", "source"]).size().items():
         per_language.setdefault(str(language), {})[str(source)] = int(n)
     available = {
         "translated": 0 if translated is None else len(translated),

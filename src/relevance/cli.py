@@ -56,7 +56,9 @@ def main() -> None:
 )
 @user_errors
 def pr_report(base: str, out: Path, png_dir: Path, repo: Path, artifacts_url: str | None) -> None:
-    """Markdown of `dvc metrics diff`, `dvc params diff` and threshold curve PNGs against BASE.
+    """A PR report against BASE: the F1 result first (mean F1; per task F1, AUC,
+    precision, recall, all-positive F1: base -> workspace), F1 per language, then
+    `dvc metrics diff` and `dvc params diff` (folded) and threshold curve PNGs.
 
     Fails (exit 1, with how to fix it) when BASE is not in the clone, when DVC cannot load
     some metrics (DVC itself exits 0 then), or when git or dvc fails.

@@ -68,10 +68,18 @@ def threshold_sweep(
     return pd.DataFrame(rows)
 
 
-def best_threshold(sweep: pd.DataFrame) -> dict[str, float]:
-    """The swept threshold with the highest F1 (the lowest such threshold on ties)."""
-    best = sweep.loc[sweep["f1"].idxmax()]
-    return {"threshold": float(best["threshold"]), "f1": float(best["f1"])}
+def best_threshold(sweep: pd.DataFrame, *, prefer: float | None = None) -> dict[str, Any]:
+    """The swept threshold with the highest F1, and how many thresholds tie with it.
+
+    On a tie (a plateau: a weak model's curve is often flat over most of the sweep) the
+    one closest to ``prefer`` (the task's threshold), so that "best" moves away from the
+    current threshold only when another one really scores higher; without ``prefer``,
+    the lowest.
+    """
+    top = sweep["f1"].max()
+    tied = sweep.loc[sweep["f1"] == top, "threshold"].to_numpy(dtype=float)
+    pick = tied[0] if prefer is None else tied[np.argmin(np.abs(tied - prefer))]
+    return {"threshold": float(pick), "f1": float(top), "tied": len(tied)}
 
 
 def evaluate_predictions(predictions: pd.DataFrame, *, threshold: float) -> dict[str, Any]:
@@ -92,7 +100,7 @@ def evaluate_predictions(predictions: pd.DataFrame, *, threshold: float) -> dict
     scores = labelled["p_yes"].to_numpy(dtype=float)
     result.update(score_rows(labels, scores, threshold))
     sweep = threshold_sweep(labels, scores)
-    result["best"] = best_threshold(sweep)
+    result["best"] = best_threshold(sweep, prefer=threshold)
     result["per_language"] = {
         language: score_rows(
             group["label"].to_numpy(dtype=int), group["p_yes"].to_numpy(dtype=float), threshold

@@ -109,7 +109,7 @@ def predict_splits(
     for split, path in split_files.items():
         rows = _read_split(path)
         start = time.perf_counter()
-        p_yes = scorer.score(task, rows)
+        p_yes = scorer.score(task, rows, label=split)
         seconds = time.perf_counter() - start
         _write_split(rows, p_yes, out_dir / f"{split}.parquet")
         metrics[split] = {
@@ -232,7 +232,7 @@ def predict_ensemble(
         )
         for split, rows in rows_of.items():
             start = time.perf_counter()
-            p_yes = scorer.score(task, rows)
+            p_yes = scorer.score(task, rows, label=f"{split} (member {k + 1}/{len(model_dirs)})")
             took = time.perf_counter() - start
             seconds[split] += took
             scores[split].append(p_yes)

@@ -45,6 +45,7 @@ from relevance.answer import (
     model_head,
     p_yes_from_logprobs,
     pad_right,
+    peft_wrapping,
     read_prompt_meta,
     resolve_device,
     resolve_dtype,
@@ -65,8 +66,9 @@ logger = logging.getLogger(__name__)
 class Scorer(Protocol):
     """Anything that turns data rows into p(yes)."""
 
-    def score(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
-        """p(yes) for each row, float64 [len(rows)], in row order."""
+    def score(self, task: Task, rows: pd.DataFrame, *, label: str = "") -> np.ndarray:
+        """p(yes) for each row, float64 [len(rows)], in row order. ``label`` names the
+        rows in the progress bar (``dev``, ``fold 1``)."""
         ...
 
 
@@ -169,7 +171,8 @@ class HFScorer:
             model = load_head_model(
                 self.model_dir, head=found, dtype=torch.float32, pad_token_id=self._pad_id
             )
-            model = PeftModel.from_pretrained(model, self.adapter_dir).merge_and_unload()
+            with peft_wrapping():
+                model = PeftModel.from_pretrained(model, self.adapter_dir).merge_and_unload()
             if self.dtype != torch.float32:
                 # Parameters only, as a load with dtype=bf16 does: buffers such as the
                 # RoPE inv_freq stay fp32 (a whole-model .to() would cast them too).
@@ -203,7 +206,7 @@ class HFScorer:
         )
 
     @torch.inference_mode()
-    def label_logits(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
+    def label_logits(self, task: Task, rows: pd.DataFrame, *, label: str = "") -> np.ndarray:
         """The (yes, no) logits at the answer position: float32 [len(rows), 2], row order.
 
         For a ``seq_cls`` head: the ``score`` logits of class 1 ("yes") and class 0 ("no").
@@ -217,7 +220,10 @@ class HFScorer:
         prefix_len, cache = self._shared_prefix(encoded)
         starts = range(0, len(order), self.batch_size)
         for start in tqdm(
-            starts, desc=f"score {task.name}", unit="batch", disable=not self.progress
+            starts,
+            desc=f"score {task.name} {label}".rstrip(),
+            unit="batch",
+            disable=not self.progress,
         ):
             idx = order[start : start + self.batch_size]
             # Only the tokens after the shared prefix (all of them without a cache).
@@ -283,9 +289,9 @@ class HFScorer:
             **extra,
         ).last_hidden_state
 
-    def score(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
+    def score(self, task: Task, rows: pd.DataFrame, *, label: str = "") -> np.ndarray:
         """p(yes) for each row: float64 [len(rows)] in row order."""
-        logits = self.label_logits(task, rows)
+        logits = self.label_logits(task, rows, label=label)
         return two_way_p_yes(logits[:, 0], logits[:, 1])
 
 
@@ -401,8 +407,10 @@ class VllmScorer:
         self.llm = vllm.LLM(**kwargs)
         self.sampling_params = vllm.SamplingParams(**vllm_sampling_kwargs(self.labels))
 
-    def score(self, task: Task, rows: pd.DataFrame) -> np.ndarray:
-        """p(yes) for each row: float64 [len(rows)] in row order."""
+    def score(self, task: Task, rows: pd.DataFrame, *, label: str = "") -> np.ndarray:
+        """p(yes) for each row: float64 [len(rows)] in row order (vLLM shows its own
+        progress; ``label`` goes to the log)."""
+        logger.info("vLLM: scoring %d %s rows %s", len(rows), task.name, label)
         _check_meta(self._meta, task=task, labels=self.labels, where=self._meta_dir)
         encoded = encode_rows(self.tokenizer, task, rows, max_length=self.max_length)
         # vLLM returns outputs in request order.

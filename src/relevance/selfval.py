@@ -89,7 +89,9 @@ def train_fold_models(
             model_dir = publish_dir / f"fold-{k}"
             publish_model(result, model_dir)
         scorer = scorer_for(model_dir, base_model=base_model, params=predict_params)
-        p_yes[score_idx] = scorer.score(task, rows.iloc[score_idx].reset_index(drop=True))
+        p_yes[score_idx] = scorer.score(
+            task, rows.iloc[score_idx].reset_index(drop=True), label=f"by fold model {k}"
+        )
         model_of[score_idx] = k
         del scorer
         gc.collect()

@@ -63,6 +63,7 @@ from relevance.answer import (
     head_logits,
     load_head_model,
     pad_right,
+    peft_wrapping,
     read_prompt_meta,
     resolve_device,
     supports_bf16,
@@ -875,14 +876,16 @@ def train_lora(
             target_modules=target if isinstance(target, str) else list(target),
             bias="none",
         )
-        model = get_peft_model(model, lora)
+        with peft_wrapping():
+            model = get_peft_model(model, lora)
     else:
         init_config = PeftConfig.from_pretrained(str(init_adapter))
         init_config.lora_dropout = config.lora_dropout
         try:
-            model = PeftModel.from_pretrained(
-                model, str(init_adapter), is_trainable=True, config=init_config
-            )
+            with peft_wrapping():
+                model = PeftModel.from_pretrained(
+                    model, str(init_adapter), is_trainable=True, config=init_config
+                )
         except (RuntimeError, ValueError, KeyError) as err:
             raise ConfigError(
                 f"init_adapter {init_adapter} does not load onto {model_dir}: {err}"
