@@ -35,6 +35,13 @@ def test_run_statistics_leave_the_metrics_at_any_depth() -> None:
         "seconds_per_step": 5.1,
     }  # fmt: skip
     assert split_run_stats({"rows": 1}) == ({"rows": 1}, None)
+    # Per-model entries in a list (self-validation's filter models).
+    models = {"filter_models": [{"rows": 5, "train_seconds": 3.0}, {"rows": 6}]}
+    assert split_run_stats(models) == (
+        {"filter_models": [{"rows": 5}, {"rows": 6}]},
+        {"filter_models": [{"train_seconds": 3.0}, None]},
+    )
+    assert split_run_stats({"langs": ["de", "fr"]}) == ({"langs": ["de", "fr"]}, None)
 
 
 def test_write_metrics_puts_run_statistics_beside_the_file(tmp_path) -> None:

@@ -88,8 +88,12 @@ _RUN_KEY = re.compile(
 
 
 def split_run_stats(data: Any) -> tuple[Any, Any]:
-    """``(results, run statistics)`` of a metrics mapping, nested alike; keys of run
-    statistics are those :data:`_RUN_KEY` matches (``None`` when there are none)."""
+    """``(results, run statistics)`` of a metrics mapping, nested alike (lists too); keys
+    of run statistics are those :data:`_RUN_KEY` matches (``None`` when there are none)."""
+    if isinstance(data, list):
+        pairs = [split_run_stats(item) for item in data]
+        stats = [run for _, run in pairs]
+        return [kept for kept, _ in pairs], (stats if any(stats) else None)
     if not isinstance(data, dict):
         return data, None
     results, run = {}, {}
