@@ -59,26 +59,30 @@ def main(
     seed: int,
 ) -> None:
     """Translation, negatives and self-validation on a held-out language."""
-    from relevance.augment import AugmentParams, assemble
-    from relevance.cache import KeyValueStore
-    from relevance.embedding import Embedder
-    from relevance.ingest import read_split
-    from relevance.metrics import best_threshold, score_rows, threshold_sweep
-    from relevance.negatives import NegativesConfig, mine_hard_negatives, translate_negatives
-    from relevance.noise import SelfValConfig, apply_filter, find_label_issues
-    from relevance.params import PredictParams, load_section, load_task_value, parse_section
-    from relevance.schema import TASKS
-    from relevance.scoring import HFScorer
-    from relevance.selfval import self_validate
-    from relevance.split import SplitConfig, assign_folds
-    from relevance.training import TrainConfig, publish_model, train_lora
-    from relevance.translation import (
+    from relevance.augment.assemble import AugmentParams, assemble
+    from relevance.augment.embedding import Embedder
+    from relevance.augment.negatives import (
+        NegativesConfig,
+        mine_hard_negatives,
+        translate_negatives,
+    )
+    from relevance.augment.translation import (
         TranslationCache,
         TranslatorConfig,
         build_translated_rows,
         make_translator,
         sample_sources,
     )
+    from relevance.data.ingest import read_split
+    from relevance.data.split import SplitConfig, assign_folds
+    from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
+    from relevance.folds.noise import SelfValConfig, apply_filter, find_label_issues
+    from relevance.folds.selfval import self_validate
+    from relevance.kvstore import KeyValueStore
+    from relevance.model.scoring import HFScorer
+    from relevance.model.train import TrainConfig, publish_model, train_lora
+    from relevance.params import PredictParams, load_section, load_task_value, parse_section
+    from relevance.schema import TASKS
 
     params = ROOT / "params.yaml"
     task = TASKS["qc"]

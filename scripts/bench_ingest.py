@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from relevance.sample import SampleConfig, write_sample
+from relevance.tools.synthetic import SampleConfig, write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 

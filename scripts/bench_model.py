@@ -79,7 +79,7 @@ def body_flops_per_token(model: torch.nn.Module) -> float:
 @torch.inference_mode()
 def naive_scores(model, tokenizer, encoded: list[list[int]], batch_size: int, yes: int, no: int):
     """fp32, full logits at every position, batches in input order (no length sort)."""
-    from relevance.scoring import pad_right
+    from relevance.model.scoring import pad_right
 
     out = []
     pad = tokenizer.pad_token_id
@@ -126,9 +126,9 @@ def throughput(rows: int, batch_size: int, naive_rows: int) -> None:
     """Shipped scoring path against the naive baseline, and FLOP efficiency."""
     from transformers import AutoModelForCausalLM
 
-    from relevance.prompt import encode_rows
+    from relevance.model.prompt import encode_rows
+    from relevance.model.scoring import HFScorer
     from relevance.schema import TASKS
-    from relevance.scoring import HFScorer
 
     task = TASKS["qc"]
     frame = sample_rows(rows)
@@ -185,8 +185,8 @@ def throughput(rows: int, batch_size: int, naive_rows: int) -> None:
 @click.option("--batch-size", default=16, show_default=True)
 def train_step(steps: int, batch_size: int) -> None:
     """Seconds per LoRA optimizer step (rank 16, all-linear) and peak RSS."""
+    from relevance.model.train import TrainConfig, train_lora
     from relevance.schema import TASKS
-    from relevance.training import TrainConfig, train_lora
 
     frame = sample_rows(steps * batch_size, seed=1)
     frame["label"] = frame["label"].fillna(1).astype(int)
@@ -234,9 +234,9 @@ def heads(steps: int, batch_size: int, rows: int, score_batch_size: int, repeats
     The heads run alternately, ``repeats`` times each, and the best figure is kept, so
     load from other processes on this shared machine hits both alike.
     """
+    from relevance.model.scoring import HFScorer
+    from relevance.model.train import TrainConfig, train_lora
     from relevance.schema import TASKS
-    from relevance.scoring import HFScorer
-    from relevance.training import TrainConfig, train_lora
 
     task = TASKS["qc"]
     train = pd.read_parquet(ROOT / "data" / "ingested" / "qc" / "train.parquet")
@@ -296,12 +296,12 @@ def real_data(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupShuffleSplit
 
-    from relevance.ingest import read_split
-    from relevance.metrics import best_threshold, score_rows, threshold_sweep
+    from relevance.data.ingest import read_split
+    from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
+    from relevance.model.scoring import HFScorer
+    from relevance.model.train import TrainConfig, publish_model, train_lora
     from relevance.params import load_task_value, parse_section
     from relevance.schema import TASKS, category_prefix
-    from relevance.scoring import HFScorer
-    from relevance.training import TrainConfig, publish_model, train_lora
 
     task = TASKS["qc"]
     rows = pd.DataFrame(read_split(data_dir / "train_QC.txt", task=task, split="train").rows)
@@ -384,7 +384,7 @@ def scorer_load(adapter: Path, repeats: int) -> None:
     A merged folder (train.<task>.merge: true) is as large as the base, so loading the
     base alone stands in for it; the adapter path adds reading and merging the LoRA.
     """
-    from relevance.scoring import HFScorer
+    from relevance.model.scoring import HFScorer
 
     def best_seconds(**kwargs) -> float:
         times = []
@@ -419,14 +419,14 @@ def cv_split(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    from relevance.cv import cv_report
-    from relevance.ingest import read_split
-    from relevance.noise import oof_plan
+    from relevance.data.ingest import read_split
+    from relevance.data.split import SplitConfig, assign_folds, split_groups
+    from relevance.folds.cv import cv_report
+    from relevance.folds.noise import oof_plan
+    from relevance.folds.selfval import train_fold_models
+    from relevance.model.train import TrainConfig
     from relevance.params import PredictParams, load_task_value, parse_section
     from relevance.schema import TASKS
-    from relevance.selfval import train_fold_models
-    from relevance.split import SplitConfig, assign_folds, split_groups
-    from relevance.training import TrainConfig
 
     task = TASKS["qc"]
     everything = pd.DataFrame(read_split(data_dir / "train_QC.txt", task=task, split="train").rows)

@@ -3,7 +3,7 @@
     python scripts/make_sample.py --out data/sample --seed 13
     python scripts/make_sample.py --out /tmp/full --qc-train 300000 --qi-train 340000
 
-The generator and what the data imitates are documented in ``relevance.sample``.
+The generator and what the data imitates are documented in ``relevance.tools.synthetic``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from relevance.sample import DEFAULT_SIZES, SampleConfig, write_sample
 from relevance.stage import setup_logging, user_errors
+from relevance.tools.synthetic import DEFAULT_SIZES, SampleConfig, write_sample
 
 
 def _count_option(task: str, split: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

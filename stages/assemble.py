@@ -14,7 +14,7 @@ import click
 import pandas as pd
 import pyarrow.parquet as pq
 
-from relevance.augment import AugmentParams, assemble, to_arrow
+from relevance.augment.assemble import AugmentParams, assemble, to_arrow
 from relevance.errors import DataError
 from relevance.params import load_section
 from relevance.schema import get_task

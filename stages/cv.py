@@ -19,13 +19,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from relevance.cv import CVParams
 from relevance.errors import DataError
-from relevance.inputs import InputParams, prepare_rows
-from relevance.noise import oof_plan
+from relevance.folds.cv import CVParams
+from relevance.folds.noise import oof_plan
+from relevance.folds.selfval import train_fold_models
+from relevance.model.inputs import InputParams, prepare_rows
+from relevance.model.train import TrainConfig
 from relevance.params import PredictParams, load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
-from relevance.selfval import train_fold_models
 from relevance.stage import (
     HELP_OPTIONS,
     force_offline_unless_allowed,
@@ -33,7 +34,6 @@ from relevance.stage import (
     user_errors,
     write_metrics,
 )
-from relevance.training import TrainConfig
 
 OOF_SCHEMA = pa.schema(
     [

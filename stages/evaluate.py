@@ -11,14 +11,14 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from relevance.cv import cv_report
 from relevance.errors import DataError
-from relevance.metrics import evaluate_predictions, threshold_sweep
+from relevance.evaluate.metrics import evaluate_predictions, threshold_sweep
+from relevance.evaluate.plots import threshold_curve_png
+from relevance.evaluate.submission import ROW_COLUMNS, read_quarantine, write_submission
+from relevance.folds.cv import cv_report
 from relevance.params import check_fallback_label, load_key, load_threshold
-from relevance.plots import threshold_curve_png
 from relevance.schema import get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_json, write_metrics
-from relevance.submission import ROW_COLUMNS, read_quarantine, write_submission
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import click
 import pandas as pd
 import pyarrow.parquet as pq
 
-from relevance.augment import to_arrow
+from relevance.augment.assemble import to_arrow
 from relevance.errors import DataError
-from relevance.noise import FilterConfig, apply_filter
+from relevance.folds.noise import FilterConfig, apply_filter
 from relevance.params import load_section
 from relevance.schema import get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics

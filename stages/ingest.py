@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from relevance.ingest import ingest_task
+from relevance.data.ingest import ingest_task
 from relevance.params import DataParams, IngestParams, load_section
 from relevance.schema import get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics

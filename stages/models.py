@@ -46,7 +46,7 @@ def main(llm_out: Path, embedder_out: Path, metrics: Path, params_path: str) -> 
     params = load_section(ModelsParams, "models", params_path)
     # Nothing below may reach a model hub unless allowed (the same switch as every stage).
     force_offline_unless_allowed(params.allow_download, source=params_path)
-    from relevance.models import materialize  # after the offline switch
+    from relevance.model.base_models import materialize  # after the offline switch
 
     result = {}
     for name, spec, out in (

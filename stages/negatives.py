@@ -16,16 +16,22 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from relevance.cache import KeyValueStore, default_cache_dir
-from relevance.embedding import Embedder
-from relevance.errors import DataError
-from relevance.negatives import (
+from relevance.augment.embedding import Embedder
+from relevance.augment.negatives import (
     TRANSLATED_NEGATIVES_SCHEMA,
     NegativesConfig,
     mine_hard_negatives,
     resolve_targets,
     translate_negatives,
 )
+from relevance.augment.translation import (
+    TranslationCache,
+    TranslatorConfig,
+    make_translator,
+    write_table,
+)
+from relevance.errors import DataError
+from relevance.kvstore import KeyValueStore, default_cache_dir
 from relevance.params import load_key, load_section
 from relevance.schema import get_task
 from relevance.stage import (
@@ -35,7 +41,6 @@ from relevance.stage import (
     user_errors,
     write_metrics,
 )
-from relevance.translation import TranslationCache, TranslatorConfig, make_translator, write_table
 
 
 @click.command(context_settings=HELP_OPTIONS)

@@ -16,9 +16,18 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from relevance.cache import KeyValueStore, default_cache_dir
-from relevance.embedding import Embedder
+from relevance.augment.embedding import Embedder
+from relevance.augment.translation import (
+    PIVOT_SCHEMA,
+    TranslationCache,
+    TranslatorConfig,
+    empty_frame,
+    make_translator,
+    pivot_rows,
+    write_table,
+)
 from relevance.errors import ConfigError, DataError
+from relevance.kvstore import KeyValueStore, default_cache_dir
 from relevance.params import load_key, load_section
 from relevance.schema import SPLITS, get_task
 from relevance.stage import (
@@ -27,15 +36,6 @@ from relevance.stage import (
     setup_logging,
     user_errors,
     write_metrics,
-)
-from relevance.translation import (
-    PIVOT_SCHEMA,
-    TranslationCache,
-    TranslatorConfig,
-    empty_frame,
-    make_translator,
-    pivot_rows,
-    write_table,
 )
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from relevance.cv import CVParams
 from relevance.errors import DataError
-from relevance.inputs import InputParams, prepare_rows
+from relevance.folds.cv import CVParams
+from relevance.model.inputs import InputParams, prepare_rows
+from relevance.model.predict import predict_ensemble, predict_splits, scorer_for
 from relevance.params import PredictParams, load_key, load_section
-from relevance.predict import predict_ensemble, predict_splits, scorer_for
 from relevance.schema import get_task
 from relevance.stage import (
     HELP_OPTIONS,

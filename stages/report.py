@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from relevance.evaluate.report import build_report
 from relevance.params import load_tasks
-from relevance.report import build_report
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors
 
 

@@ -19,10 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from relevance.errors import DataError
-from relevance.noise import SelfValConfig, find_label_issues
+from relevance.folds.noise import SelfValConfig, find_label_issues
+from relevance.folds.selfval import self_validate
+from relevance.model.train import TrainConfig
 from relevance.params import PredictParams, load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
-from relevance.selfval import self_validate
 from relevance.stage import (
     HELP_OPTIONS,
     force_offline_unless_allowed,
@@ -30,7 +31,6 @@ from relevance.stage import (
     user_errors,
     write_metrics,
 )
-from relevance.training import TrainConfig
 
 SCORE_COLUMNS = {
     "id": pa.string(),

@@ -16,10 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from relevance.data.split import SplitConfig, assign_folds, fold_balance
 from relevance.errors import DataError
 from relevance.params import load_section
 from relevance.schema import get_task
-from relevance.split import SplitConfig, assign_folds, fold_balance
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
 
 

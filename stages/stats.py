@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
+from relevance.data.stats import compute_stats, markdown_report, metrics_view
 from relevance.errors import DataError
 from relevance.params import StatsParams, load_section
 from relevance.schema import SPLITS, get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_json, write_metrics
-from relevance.stats import compute_stats, markdown_report, metrics_view
 
 
 @click.command(context_settings=HELP_OPTIONS)

@@ -16,8 +16,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from relevance.data.ingest import check_bad_fraction, read_split, resolve_file
 from relevance.errors import DataError
-from relevance.ingest import check_bad_fraction, read_split, resolve_file
+from relevance.model.train import TrainConfig, publish_model, train_lora
 from relevance.params import (
     DataParams,
     IngestParams,
@@ -34,7 +35,6 @@ from relevance.stage import (
     user_errors,
     write_metrics,
 )
-from relevance.training import TrainConfig, publish_model, train_lora
 
 MARKER = "NO_TAPT"
 

@@ -15,7 +15,8 @@ import click
 import pandas as pd
 
 from relevance.errors import DataError
-from relevance.inputs import InputParams, prepare_rows
+from relevance.model.inputs import InputParams, prepare_rows
+from relevance.model.train import TrainConfig, publish_model, train_lora
 from relevance.params import load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
 from relevance.stage import (
@@ -25,7 +26,6 @@ from relevance.stage import (
     user_errors,
     write_metrics,
 )
-from relevance.training import TrainConfig, publish_model, train_lora
 
 
 @click.command(context_settings=HELP_OPTIONS)

@@ -18,19 +18,8 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from relevance.cache import KeyValueStore, default_cache_dir
-from relevance.embedding import Embedder
-from relevance.errors import DataError
-from relevance.params import load_key, load_section
-from relevance.schema import get_task
-from relevance.stage import (
-    HELP_OPTIONS,
-    force_offline_unless_allowed,
-    setup_logging,
-    user_errors,
-    write_metrics,
-)
-from relevance.translation import (
+from relevance.augment.embedding import Embedder
+from relevance.augment.translation import (
     TRANSLATED_SCHEMA,
     TranslateParams,
     TranslationCache,
@@ -40,6 +29,17 @@ from relevance.translation import (
     make_translator,
     sample_sources,
     write_table,
+)
+from relevance.errors import DataError
+from relevance.kvstore import KeyValueStore, default_cache_dir
+from relevance.params import load_key, load_section
+from relevance.schema import get_task
+from relevance.stage import (
+    HELP_OPTIONS,
+    force_offline_unless_allowed,
+    setup_logging,
+    user_errors,
+    write_metrics,
 )
 
 

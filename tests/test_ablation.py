@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from relevance.ablation import BASELINE, CONFIGS, ablation_markdown, collect, set_arguments
 from relevance.errors import DataError
+from relevance.tools.ablation import BASELINE, CONFIGS, ablation_markdown, collect, set_arguments
 
 
 def _metrics(f1: float, best: float, de: float, auc: float = 0.6) -> dict:
@@ -84,7 +84,7 @@ def test_every_configuration_is_a_set_of_valid_overrides() -> None:
 
 def _scripted_dvc(monkeypatch, statuses: list[str]) -> list[tuple[str, ...]]:
     """Replace the CLI's dvc calls: `queue status` answers from ``statuses`` in turn."""
-    import relevance.cli
+    import relevance.tools.cli
 
     calls: list[tuple[str, ...]] = []
 
@@ -92,7 +92,7 @@ def _scripted_dvc(monkeypatch, statuses: list[str]) -> list[tuple[str, ...]]:
         calls.append(args)
         return statuses.pop(0) if args[:2] == ("queue", "status") else ""
 
-    monkeypatch.setattr(relevance.cli, "_dvc", fake)
+    monkeypatch.setattr(relevance.tools.cli, "_dvc", fake)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     return calls
 
@@ -100,7 +100,7 @@ def _scripted_dvc(monkeypatch, statuses: list[str]) -> list[tuple[str, ...]]:
 def test_queue_restarts_a_worker_that_stopped_with_tasks_queued(monkeypatch) -> None:
     from click.testing import CliRunner
 
-    from relevance.cli import main
+    from relevance.tools.cli import main
 
     calls = _scripted_dvc(
         monkeypatch,
@@ -121,7 +121,7 @@ def test_queue_restarts_a_worker_that_stopped_with_tasks_queued(monkeypatch) -> 
 def test_queue_fails_when_an_experiment_failed(monkeypatch) -> None:
     from click.testing import CliRunner
 
-    from relevance.cli import main
+    from relevance.tools.cli import main
 
     _scripted_dvc(monkeypatch, ["a Failed\n\nWorker status: 0 active, 0 idle\n"])
     result = CliRunner().invoke(main, ["ablation", "queue", "--only", BASELINE])

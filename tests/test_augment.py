@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from relevance.augment import AugmentParams, assemble, to_arrow
+from relevance.augment.assemble import AugmentParams, assemble, to_arrow
 from relevance.errors import DataError
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from relevance import cache as cache_module
-from relevance.cache import KeyValueStore
+from relevance import kvstore as cache_module
 from relevance.errors import ConfigError
+from relevance.kvstore import KeyValueStore
 
 PAGE = 4096  # SQLite's default page size
 
@@ -56,7 +56,7 @@ def test_a_damaged_file_is_moved_aside_on_open(tmp_path, caplog, damage) -> None
     path = tmp_path / "embeddings.sqlite"
     broken = damage(_real_cache(path))
     path.write_bytes(broken)
-    with caplog.at_level(logging.WARNING, logger="relevance.cache"):
+    with caplog.at_level(logging.WARNING, logger="relevance.kvstore"):
         store = KeyValueStore(path, table="embeddings")
     with store:
         _works(store)
@@ -67,7 +67,7 @@ def test_a_damaged_file_is_moved_aside_on_open(tmp_path, caplog, damage) -> None
     # The rebuilt cache is a sound database that later opens quietly.
     caplog.clear()
     with (
-        caplog.at_level(logging.WARNING, logger="relevance.cache"),
+        caplog.at_level(logging.WARNING, logger="relevance.kvstore"),
         KeyValueStore(path, table="embeddings") as again,
     ):
         assert again.get_many(["k1"]) == {"k1": b"v1"}
@@ -82,7 +82,7 @@ def test_damage_that_shows_only_on_a_read_is_moved_aside_then(tmp_path, caplog) 
     path.write_bytes(real[:PAGE] + b"\xab" * (len(real) - PAGE))
     store = KeyValueStore(path, table="embeddings")
     assert _moved_aside(path) == []  # the damage has not shown yet
-    with caplog.at_level(logging.WARNING, logger="relevance.cache"):
+    with caplog.at_level(logging.WARNING, logger="relevance.kvstore"):
         assert store.get_many(["k5"]) == {}  # derived data: a miss, computed again
     [aside] = _moved_aside(path)
     assert str(aside) in caplog.text
@@ -151,7 +151,7 @@ def test_a_file_another_process_already_replaced_is_kept(tmp_path, caplog) -> No
         assert fast.get_many(["k1"]) == {}  # meets the damage first: moves it, rebuilds
         fast.put_many({"kept": b"yes"})
     [aside] = _moved_aside(path)
-    with caplog.at_level(logging.WARNING, logger="relevance.cache"), slow:
+    with caplog.at_level(logging.WARNING, logger="relevance.kvstore"), slow:
         # The slow store's connection still reads the damaged (moved) file; it then
         # switches to the fresh cache instead of moving that one aside too.
         assert slow.get_many(["kept"]) == {"kept": b"yes"}

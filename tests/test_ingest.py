@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from competition_files import qc_row, qi_row, small_qc_dir, write_jsonl
 
+from relevance.data.ingest import ingest_task, read_split
 from relevance.errors import DataError
-from relevance.ingest import ingest_task, read_split
 from relevance.params import DataParams
 from relevance.schema import TASKS
 
@@ -358,7 +358,7 @@ def test_language_codes_are_lower_cased_and_the_original_kept(tmp_path) -> None:
 
 
 def test_mixed_case_codes_are_one_missing_language_in_stats(tmp_path) -> None:
-    from relevance.stats import connect, languages
+    from relevance.data.stats import connect, languages
 
     data = small_qc_dir(tmp_path / "in", n_dev=4)
     write_jsonl(

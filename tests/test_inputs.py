@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from relevance.errors import DataError
-from relevance.inputs import InputParams, prepare_rows
+from relevance.model.inputs import InputParams, prepare_rows
 
 PIVOT = pd.DataFrame(
     {

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from relevance.metrics import best_threshold, binary_scores, evaluate_predictions, threshold_sweep
+from relevance.evaluate.metrics import (
+    best_threshold,
+    binary_scores,
+    evaluate_predictions,
+    threshold_sweep,
+)
 
 LABELS = np.array([1, 1, 1, 0, 0, 1])
 P_YES = np.array([0.9, 0.6, 0.3, 0.5, 0.1, 0.2])

@@ -199,7 +199,7 @@ def test_normalise_rejects_a_missing_folder_and_broken_json(tmp_path: Path) -> N
 
 def test_models_copy_is_normalised_before_its_manifest(tiny_lm_dir: Path, tmp_path: Path) -> None:
     """metrics/models.json records the sha256 of the files as they are kept."""
-    from relevance.models import file_manifest, materialize_from_path
+    from relevance.model.base_models import file_manifest, materialize_from_path
 
     info = materialize_from_path(src=tiny_lm_dir, out_dir=tmp_path / "llm")
     assert "transformers_version" not in (tmp_path / "llm" / "config.json").read_text()
@@ -269,12 +269,12 @@ def test_every_loader_refuses_pickle_only_folders(
 ) -> None:
     from tiny_lm import toy_rows
 
-    from relevance.answer import load_head_model
-    from relevance.embedding import Embedder
+    from relevance.augment.embedding import Embedder
+    from relevance.augment.translation import CausalLMTranslator, Seq2SeqTranslator
+    from relevance.model.heads import load_head_model
+    from relevance.model.scoring import HFScorer, VllmScorer
+    from relevance.model.train import TrainConfig, train_lora
     from relevance.schema import TASKS
-    from relevance.scoring import HFScorer, VllmScorer
-    from relevance.training import TrainConfig, train_lora
-    from relevance.translation import CausalLMTranslator, Seq2SeqTranslator
 
     bad_llm = str(pickled["llm"])
     for build in (
@@ -312,8 +312,8 @@ def test_training_refuses_a_pickle_only_init_adapter(
     import peft
     from tiny_lm import toy_rows
 
+    from relevance.model.train import TrainConfig, train_lora
     from relevance.schema import TASKS
-    from relevance.training import TrainConfig, train_lora
 
     def reached(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("peft was asked to load the adapter")
@@ -366,8 +366,8 @@ class _FakeVllm:
 def test_translator_hub_ids_need_allow_download_for_every_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_loading
 ) -> None:
-    from relevance import translation
-    from relevance.translation import TranslatorConfig, make_translator
+    from relevance.augment import translation
+    from relevance.augment.translation import TranslatorConfig, make_translator
 
     def no_vllm() -> None:
         raise AssertionError("vllm was imported before the gate")
@@ -401,10 +401,10 @@ def test_translator_hub_ids_need_allow_download_for_every_backend(
 def test_scoring_hub_ids_need_allow_download(
     tiny_lm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_loading
 ) -> None:
-    from relevance import scoring
+    from relevance.model import scoring
+    from relevance.model.predict import scorer_for
+    from relevance.model.scoring import make_scorer
     from relevance.params import PredictParams
-    from relevance.predict import scorer_for
-    from relevance.scoring import make_scorer
 
     def no_vllm() -> None:
         raise AssertionError("vllm was imported before the gate")

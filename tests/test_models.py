@@ -1,4 +1,5 @@
-"""Tests for relevance.models: source specs, manifests, safe copies, and the two conversions.
+"""Tests for relevance.model.base_models: source specs, manifests, safe copies, and the two
+conversions.
 
 The default tests are in-memory or on tiny tmp folders, with no network: they need no
 converted model. The real conversions are ``slow`` (run with ``-m slow``): gemma takes
@@ -17,9 +18,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from relevance import models
 from relevance.errors import ConfigError, RelevanceError
-from relevance.models import (
+from relevance.model import base_models as models
+from relevance.model.base_models import (
     ModelInfo,
     SourceSpec,
     file_manifest,

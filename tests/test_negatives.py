@@ -14,13 +14,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from relevance.errors import ConfigError, DataError
-from relevance.negatives import (
+from relevance.augment.negatives import (
     NEGATIVES_SCHEMA,
     NegativesConfig,
     mine_hard_negatives,
     resolve_targets,
 )
+from relevance.errors import ConfigError, DataError
 from relevance.params import load_section
 from relevance.schema import category_levels, iso_language
 
@@ -295,8 +295,8 @@ def test_resolve_targets():
 def test_real_embedder_second_encode_is_all_cache_hits(tmp_path, one_torch_thread):
     from tiny_lm import build_tiny_embedder
 
-    from relevance.cache import KeyValueStore
-    from relevance.embedding import Embedder
+    from relevance.augment.embedding import Embedder
+    from relevance.kvstore import KeyValueStore
 
     folder = build_tiny_embedder(tmp_path / "embedder")
     texts = ["shoes", "phone", "coffee", "garden", "guitar", "laptop", "socks", "lamp"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from relevance.errors import ConfigError, DataError
-from relevance.noise import (
+from relevance.folds.noise import (
     FilterConfig,
     SelfValConfig,
     apply_filter,

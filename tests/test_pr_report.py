@@ -20,8 +20,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from relevance.cli import main
-from relevance.prreport import (
+from relevance.tools.cli import main
+from relevance.tools.prreport import (
     NO_LABELS,
     NO_VALUE,
     CompareRow,

@@ -7,7 +7,7 @@ import pytest
 from tiny_lm import build_tokenizer
 
 from relevance.errors import ConfigError, DataError
-from relevance.prompt import (
+from relevance.model.prompt import (
     PROMPT_VERSION,
     RESPONSE_MARKER,
     build_prompt,

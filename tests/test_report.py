@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from relevance.errors import DataError
-from relevance.report import build_report
+from relevance.evaluate.report import build_report
 
 METRICS = {
     "overall": {"mean_f1": 0.8},

@@ -1,4 +1,4 @@
-"""The synthetic sample generator (relevance.sample, scripts/make_sample.py).
+"""The synthetic sample generator (relevance.tools.synthetic, scripts/make_sample.py).
 
 Fast, in tmp_path, no network. Expected language sets and file layout are written out
 here from the issue, not read from the module, so the tests check the module.
@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from relevance.errors import ConfigError
-from relevance.sample import CATALOGUE, LANGS, SampleConfig, iter_rows, write_sample
 from relevance.schema import category_levels
+from relevance.tools.synthetic import CATALOGUE, LANGS, SampleConfig, iter_rows, write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [

@@ -13,11 +13,10 @@ import torch
 from tiny_lm import build_tiny_lm, toy_rows
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from relevance.answer import PROMPT_META_FILE, load_head_model, model_head, write_prompt_meta
 from relevance.errors import ConfigError, RelevanceError
-from relevance.prompt import LabelTokens, encode_rows, resolve_label_tokens
-from relevance.schema import TASKS
-from relevance.scoring import (
+from relevance.model.heads import PROMPT_META_FILE, load_head_model, model_head, write_prompt_meta
+from relevance.model.prompt import LabelTokens, encode_rows, resolve_label_tokens
+from relevance.model.scoring import (
     HFScorer,
     gather_last_token,
     head_logits,
@@ -29,6 +28,7 @@ from relevance.scoring import (
     two_way_p_yes,
     vllm_sampling_kwargs,
 )
+from relevance.schema import TASKS
 
 LABELS = LabelTokens(yes_id=7, no_id=3, yes_text=" yes", no_text=" no")
 

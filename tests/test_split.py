@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from relevance.data.split import SplitConfig, assign_folds, fold_balance, split_groups
 from relevance.errors import ConfigError, DataError
 from relevance.params import load_section, parse_section
-from relevance.split import SplitConfig, assign_folds, fold_balance, split_groups
 
 LANGS = ("en", "fr", "es", "ko", "pt", "ja")
 

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from competition_files import qi_row, write_jsonl
 
+from relevance.data.ingest import ingest_task
 from relevance.errors import DataError
-from relevance.ingest import ingest_task
+from relevance.evaluate.submission import ROW_COLUMNS, write_submission
 from relevance.params import DataParams
 from relevance.schema import TASKS
-from relevance.submission import ROW_COLUMNS, write_submission
 
 QI = TASKS["qi"]
 

@@ -20,11 +20,10 @@ from safetensors.torch import load_file, save_file
 from tiny_lm import build_tiny_lm, toy_rows
 from transformers import set_seed
 
-from relevance.answer import load_head_model, read_prompt_meta
 from relevance.errors import ConfigError, DataError
-from relevance.schema import TASKS
-from relevance.scoring import HFScorer, supports_bf16
-from relevance.training import (
+from relevance.model.heads import load_head_model, read_prompt_meta
+from relevance.model.scoring import HFScorer, supports_bf16
+from relevance.model.train import (
     RUN_FILE,
     RUN_KEYS,
     SUMMARY_FILE,
@@ -34,6 +33,7 @@ from relevance.training import (
     publish_model,
     train_lora,
 )
+from relevance.schema import TASKS
 
 # A fast, fp32 setting for the tiny model; tests override what they are about.
 FAST_SEED = 42  # TrainConfig's default seed
@@ -222,7 +222,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_lm_dir, tmp_path,
     first = _train(tiny_lm_dir, tmp_path, max_steps=4, save_steps=2, logging_steps=1)
     assert first.summary["steps"] == 4 and first.summary["resumed_from"] is None
     assert (tmp_path / "checkpoint-4").is_dir()
-    with caplog.at_level(logging.INFO, logger="relevance.training"):
+    with caplog.at_level(logging.INFO, logger="relevance.model.train"):
         second = _train(tiny_lm_dir, tmp_path, max_steps=8, save_steps=2, logging_steps=1)
     assert "resuming from" in caplog.text and "checkpoint-4 (step 4)" in caplog.text
     assert second.summary["resumed_from"] == "checkpoint-4"
@@ -331,7 +331,7 @@ def test_resume_sets_aside_incomplete_checkpoints_and_takes_the_newest_complete(
     (tmp_path / "incomplete-checkpoint-6").mkdir()
     (tmp_path / "incomplete-checkpoint-6" / "stale").write_text("earlier")
     (tmp_path / "checkpoint-x").mkdir()  # not a checkpoint name: ignored
-    with caplog.at_level(logging.WARNING, logger="relevance.training"):
+    with caplog.at_level(logging.WARNING, logger="relevance.model.train"):
         chosen = _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False)
     assert chosen == str(tmp_path / "checkpoint-4")
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
@@ -361,7 +361,7 @@ def test_resume_sets_aside_incomplete_checkpoints_and_takes_the_newest_complete(
 def test_resume_without_a_complete_checkpoint_starts_over(tmp_path, caplog, monkeypatch) -> None:
     monkeypatch.delenv("RANK", raising=False)
     _checkpoint(tmp_path, 2, state="")
-    with caplog.at_level(logging.WARNING, logger="relevance.training"):
+    with caplog.at_level(logging.WARNING, logger="relevance.model.train"):
         assert _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False) is None
     assert not (tmp_path / "checkpoint-2").exists()
     assert (tmp_path / "incomplete-checkpoint-2").is_dir()
@@ -372,7 +372,7 @@ def test_only_rank_0_sets_incomplete_checkpoints_aside(tmp_path, caplog, monkeyp
     monkeypatch.setenv("RANK", "1")
     _checkpoint(tmp_path, 2)
     _checkpoint(tmp_path, 4, state=None)
-    with caplog.at_level(logging.WARNING, logger="relevance.training"):
+    with caplog.at_level(logging.WARNING, logger="relevance.model.train"):
         chosen = _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False)
     assert chosen == str(tmp_path / "checkpoint-2")
     assert (tmp_path / "checkpoint-4").is_dir() and "skipping it" in caplog.text
@@ -388,7 +388,7 @@ import torch
 from transformers.trainer_callback import TrainerState
 from tiny_lm import toy_rows
 from relevance.schema import TASKS
-from relevance.training import TrainConfig, train_lora
+from relevance.model.train import TrainConfig, train_lora
 
 torch.set_num_threads(1)  # as the one_torch_thread fixture: the same sums as in-process
 out_dir = Path(sys.argv[4])
@@ -432,7 +432,7 @@ def test_a_run_killed_mid_checkpoint_resumes_from_the_complete_one(
     assert (out / "checkpoint-4" / "adapter_model.safetensors").is_file()
     assert not (out / "checkpoint-6").exists() and not (out / SUMMARY_FILE).exists()
 
-    with caplog.at_level(logging.INFO, logger="relevance.training"):
+    with caplog.at_level(logging.INFO, logger="relevance.model.train"):
         resumed = _train(tiny_lm_dir, out, **settings)
     assert "checkpoint-4 is incomplete" in caplog.text and "does not parse" in caplog.text
     assert resumed.summary["resumed_from"] == "checkpoint-2"
@@ -487,7 +487,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from tiny_lm import toy_rows
 from relevance.schema import TASKS
-from relevance.training import TrainConfig, publish_model, train_lora
+from relevance.model.train import TrainConfig, publish_model, train_lora
 config = TrainConfig(**json.loads(sys.argv[3]))
 run = train_lora(model_dir=Path(sys.argv[2]), task=TASKS["qc"], rows=toy_rows(32),
                  config=config, out_dir=Path(sys.argv[4]) / "run", progress=False)

@@ -22,12 +22,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from relevance.errors import ConfigError, DataError
-from relevance.params import load_section, parse_section
-from relevance.prompt import LANGUAGE_NAMES
-from relevance.schema import INGESTED_SCHEMA
-from relevance.stage import run_stats_path
-from relevance.translation import (
+from relevance.augment.translation import (
     FEWSHOT_EXAMPLES,
     GATE_REASONS,
     NLLB_CODES,
@@ -53,6 +48,11 @@ from relevance.translation import (
     translate_texts,
     write_table,
 )
+from relevance.errors import ConfigError, DataError
+from relevance.model.prompt import LANGUAGE_NAMES
+from relevance.params import load_section, parse_section
+from relevance.schema import INGESTED_SCHEMA
+from relevance.stage import run_stats_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
 
-from relevance.prompt import build_prompt
+from relevance.model.prompt import build_prompt
 from relevance.schema import TASKS
 
 # Gemma's special-token layout: pad 0, eos 1, bos 2, unk 3.

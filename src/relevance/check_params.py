@@ -31,21 +31,21 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "data": ("relevance.params", "DataParams"),
     "ingest": ("relevance.params", "IngestParams"),
     "stats": ("relevance.params", "StatsParams"),
-    "split": ("relevance.split", "SplitConfig"),
-    "translator": ("relevance.translation", "TranslatorConfig"),
-    "translate": ("relevance.translation", "TranslateParams"),
-    "negatives": ("relevance.negatives", "NegativesConfig"),
-    "augment": ("relevance.augment", "AugmentParams"),
-    "selfval": ("relevance.noise", "SelfValConfig"),
-    "filter": ("relevance.noise", "FilterConfig"),
-    "cv": ("relevance.cv", "CVParams"),
-    "input": ("relevance.inputs", "InputParams"),
+    "split": ("relevance.data.split", "SplitConfig"),
+    "translator": ("relevance.augment.translation", "TranslatorConfig"),
+    "translate": ("relevance.augment.translation", "TranslateParams"),
+    "negatives": ("relevance.augment.negatives", "NegativesConfig"),
+    "augment": ("relevance.augment.assemble", "AugmentParams"),
+    "selfval": ("relevance.folds.noise", "SelfValConfig"),
+    "filter": ("relevance.folds.noise", "FilterConfig"),
+    "cv": ("relevance.folds.cv", "CVParams"),
+    "input": ("relevance.model.inputs", "InputParams"),
     "models": ("relevance.params", "ModelsParams"),
     "predict": ("relevance.params", "PredictParams"),
 }
 # Sections with one entry per task: ``train.qc.<field>``, ``threshold.qc``.
 PER_TASK_SECTIONS: dict[str, tuple[str, str] | None] = {
-    "train": ("relevance.training", "TrainConfig"),
+    "train": ("relevance.model.train", "TrainConfig"),
     "threshold": None,  # a number per task
 }
 TOP_LEVEL_VALUES = ("tasks",)

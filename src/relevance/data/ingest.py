@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from relevance.clean import clean_text
+from relevance.data.io import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadCounts, read_records
 from relevance.errors import DataError
-from relevance.io import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadCounts, read_records
 from relevance.params import DataParams
 from relevance.schema import INGESTED_SCHEMA, QUARANTINE_SCHEMA, Task, category_levels, iso_language
 
@@ -396,7 +396,7 @@ def ingest_task(
     dev/test rows kept with a defect, labels, and duplicate/conflicting pairs.
     """
     # Imported here: stats needs DuckDB, which the rest of ingestion does not.
-    from relevance.stats import connect, pair_counts
+    from relevance.data.stats import connect, pair_counts
 
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: data directory not found (params data.dir)")

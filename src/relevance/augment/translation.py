@@ -39,12 +39,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from relevance.cache import KeyValueStore, content_key, folder_revision
+from relevance.augment.embedding import Embedder, pair_similarity
 from relevance.clean import clean_text
-from relevance.embedding import Embedder, pair_similarity
 from relevance.errors import ConfigError, DataError
+from relevance.kvstore import KeyValueStore, content_key, folder_revision
+from relevance.model.prompt import language_name
 from relevance.modelfolder import check_hub_access, check_safetensors
-from relevance.prompt import language_name
 from relevance.schema import iso_language
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class TranslateParams:
 
 # Few-shot examples for the causal-LM prompt: three short e-commerce queries (a product,
 # a product with attributes, a brand/model query whose brand stays as written), in every
-# language of relevance.prompt.LANGUAGE_NAMES. Lower case, as real queries mostly are.
+# language of relevance.model.prompt.LANGUAGE_NAMES. Lower case, as real queries mostly are.
 FEWSHOT_EXAMPLES: dict[str, tuple[str, str, str]] = {
     "ar": ("سماعات أذن لاسلكية", "فستان صيفي نسائي", "جراب هاتف iphone 13"),
     "de": ("kabellose kopfhörer", "sommerkleid für damen", "iphone 13 handyhülle"),
@@ -407,7 +407,7 @@ class CausalLMTranslator:
         device: str = "auto",
         dtype: str = "auto",
     ) -> None:
-        from relevance.answer import resolve_device, resolve_dtype
+        from relevance.model.heads import resolve_device, resolve_dtype
 
         self.folder = Path(folder)
         if not (self.folder / "config.json").is_file():
@@ -491,7 +491,7 @@ class Seq2SeqTranslator:
     ) -> None:
         from transformers import AutoConfig, AutoTokenizer
 
-        from relevance.answer import resolve_device, resolve_dtype
+        from relevance.model.heads import resolve_device, resolve_dtype
 
         self.folder = Path(folder)
         if not (self.folder / "config.json").is_file():
@@ -885,7 +885,7 @@ def gate_translations(
     Args:
         sources, translations: aligned texts.
         source, target: one language code each, or one per row.
-        similarity: one cosine per row (e.g. :func:`relevance.embedding.pair_similarity`).
+        similarity: one cosine per row (e.g. :func:`relevance.augment.embedding.pair_similarity`).
     """
     n = len(sources)
     if len(translations) != n:

@@ -93,7 +93,7 @@ class NegativesConfig:
     target language draws from its own stream (seed, language), so adding a target
     leaves the other targets' rows unchanged. 13 is the project's global seed.
     ``batch_size``: texts per forward pass of the embedder (64, the
-    ``relevance.embedding.Embedder`` default, keeps multilingual-e5-small at a few
+    ``relevance.augment.embedding.Embedder`` default, keeps multilingual-e5-small at a few
     hundred MB on CPU). It changes speed and memory, never the rows.
     """
 
@@ -343,7 +343,7 @@ def mine_hard_negatives(
             ``[("vn", "vi")]`` (see :func:`resolve_targets`).
         config: the ``negatives`` params (window, rows per language, seed, sources).
         embed: ``list[str] -> (n, dim)`` float array, rows L2-normalised (production:
-            ``relevance.embedding.Embedder.encode``, cached by content hash). Called
+            ``relevance.augment.embedding.Embedder.encode``, cached by content hash). Called
             once, on the distinct candidates of ``train_rows`` sorted by text.
 
     Steps, per target: (1) sample ``rows_per_language`` positive rows (label 1) of the
@@ -529,7 +529,7 @@ def translate_negatives(
     mined: pd.DataFrame, *, translator: Any, cache: Any, embedder: Any, config: Any
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Translate the mined rows' queries into their target language, through the cache
-    and the quality gate of :func:`relevance.translation.build_translated_rows`.
+    and the quality gate of :func:`relevance.augment.translation.build_translated_rows`.
 
     Args:
         mined: :attr:`MiningResult.rows`.
@@ -539,7 +539,7 @@ def translate_negatives(
         The kept rows (:data:`TRANSLATED_NEGATIVES_SCHEMA` columns, in ``mined`` order)
         and the translation report (per target: sampled = kept + dropped by reason).
     """
-    from relevance.translation import build_translated_rows
+    from relevance.augment.translation import build_translated_rows
 
     samples = pd.DataFrame(
         {

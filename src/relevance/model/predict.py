@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 import torch
 
 from relevance.errors import ConfigError, DataError
+from relevance.model.scoring import check_yes_no_for_vllm, make_scorer
 from relevance.params import PredictParams
 from relevance.schema import Task
-from relevance.scoring import check_yes_no_for_vllm, make_scorer
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def scorer_for(
 
 def _read_split(source: Path | pd.DataFrame) -> pd.DataFrame:
     """Rows of a split: a Parquet path, or rows already read (and prepared, e.g. with
-    :func:`relevance.inputs.prepare_rows`)."""
+    :func:`relevance.model.inputs.prepare_rows`)."""
     rows = source if isinstance(source, pd.DataFrame) else pd.read_parquet(source)
     if rows.empty:
         where = "rows" if isinstance(source, pd.DataFrame) else str(source)

@@ -63,7 +63,7 @@ def pr_report(base: str, out: Path, png_dir: Path, repo: Path, artifacts_url: st
     Fails (exit 1, with how to fix it) when BASE is not in the clone, when DVC cannot load
     some metrics (DVC itself exits 0 then), or when git or dvc fails.
     """
-    from relevance.prreport import build_report  # pandas and matplotlib: load on use
+    from relevance.tools.prreport import build_report  # pandas and matplotlib: load on use
 
     out, png_dir = (p if p.is_absolute() else repo / p for p in (out, png_dir))
     report = build_report(base, repo=repo, out=out, png_dir=png_dir, artifacts_url=artifacts_url)
@@ -100,7 +100,7 @@ def ablation_queue(only: tuple[str, ...], jobs: int, wait: bool) -> None:
     run the queue and wait for it. Queued experiments start from the last commit."""
     import time
 
-    from relevance.ablation import CONFIGS, set_arguments
+    from relevance.tools.ablation import CONFIGS, set_arguments
 
     unknown = sorted(set(only) - set(CONFIGS))
     if unknown:
@@ -141,8 +141,8 @@ def ablation_table(out: Path) -> None:
     deltas against original SFT)."""
     import json
 
-    from relevance.ablation import ablation_markdown, collect
     from relevance.params import load_tasks
+    from relevance.tools.ablation import ablation_markdown, collect
 
     tasks = load_tasks()
     commit, results = collect(json.loads(_dvc("exp", "show", "--json", "--all-commits")), tasks)

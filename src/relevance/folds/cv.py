@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from relevance.errors import ConfigError, DataError
-from relevance.metrics import binary_scores
+from relevance.evaluate.metrics import binary_scores
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,7 @@ of the head, the two kinds of head a model can answer with (:data:`HEADS`, and
 :func:`load_head_model` that builds either), and the prompt metadata written beside a
 trained model.
 
-Kept apart from :mod:`relevance.scoring` so that a change to a scoring backend does not
+Kept apart from :mod:`relevance.model.scoring` so that a change to a scoring backend does not
 change what training depends on (and DVC does not retrain for it).
 """
 
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from relevance.errors import ConfigError, RelevanceError
+from relevance.model.prompt import PROMPT_VERSION, LabelTokens
 from relevance.modelfolder import check_safetensors
-from relevance.prompt import PROMPT_VERSION, LabelTokens
 from relevance.schema import Task
 
 # Written by training beside an adapter or merged model; checked by the scorers.
@@ -310,7 +310,7 @@ def write_prompt_meta(
 
     ``labels`` is None for a ``seq_cls`` head, which does not read the label tokens.
     ``extra``: more JSON-able facts (training writes ``base_model_fingerprint`` and
-    ``lora_rank``, which :func:`relevance.training.train_lora` checks on an init adapter).
+    ``lora_rank``, which :func:`relevance.model.train.train_lora` checks on an init adapter).
     """
     meta = {
         "prompt_version": PROMPT_VERSION,

@@ -2,14 +2,14 @@
 
 Self-validation (the paper's third strategy, with cleanlab's out-of-fold refinement):
 
-1. Plan the filter models (:func:`relevance.noise.oof_plan`): ``in-sample`` trains one
+1. Plan the filter models (:func:`relevance.folds.noise.oof_plan`): ``in-sample`` trains one
    model on every row and scores every row (the paper); ``oof`` trains one model per
    group of cross-validation folds and scores only the held-out rows, so no row is
    scored by a model that trained on it.
 2. Train each filter model with the task's own LoRA recipe (``train.<task>``), so the
    filter sees the data the way the final model will.
 3. Score the held-out rows with the same scorer as ``predict@<task>``.
-4. :func:`relevance.noise.find_label_issues` flags the rows whose label the scores
+4. :func:`relevance.folds.noise.find_label_issues` flags the rows whose label the scores
    contradict with high confidence.
 
 CV training (the winning team's fold ensembles, ``cv@<task>``) is the same loop with the
@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relevance.noise import SelfValConfig, oof_plan
+from relevance.folds.noise import SelfValConfig, oof_plan
+from relevance.model.predict import scorer_for
+from relevance.model.train import TrainConfig, publish_model, train_lora
 from relevance.params import PredictParams
-from relevance.predict import scorer_for
 from relevance.schema import Task
-from relevance.training import TrainConfig, publish_model, train_lora
 
 logger = logging.getLogger(__name__)
 

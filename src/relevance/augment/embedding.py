@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from relevance.cache import KeyValueStore, content_key, folder_revision
 from relevance.errors import ConfigError
+from relevance.kvstore import KeyValueStore, content_key, folder_revision
 from relevance.modelfolder import check_safetensors
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from relevance.errors import DataError
-from relevance.plots import bar_chart_png
+from relevance.evaluate.plots import bar_chart_png
 
 
 def _load(metrics_dir: Path, name: str, *, required: bool = True) -> dict[str, Any]:

@@ -4,7 +4,7 @@ One Alpaca-style template per task. The prompt ends with ``### Response:`` and t
 answer token follows directly, so the model's next-token distribution at the last prompt
 position is the classifier: p(yes) = softmax over the yes/no logits there.
 
-Training (``relevance.training``) and every scoring backend (``relevance.scoring``) build
+Training (``relevance.model.train``) and every scoring backend (``relevance.model.scoring``) build
 token ids with :func:`encode_rows`, so what the model was trained on and what it is
 scored on can not drift apart. Bump :data:`PROMPT_VERSION` whenever the text or the
 tokenization changes: adapters record it, and scorers refuse an adapter trained on

@@ -57,7 +57,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from relevance.answer import (
+from relevance.errors import ConfigError, DataError
+from relevance.model.heads import (
     HEADS,
     gather_last_token,
     head_logits,
@@ -69,9 +70,8 @@ from relevance.answer import (
     supports_bf16,
     write_prompt_meta,
 )
-from relevance.errors import ConfigError, DataError
+from relevance.model.prompt import PROMPT_VERSION, LabelTokens, encode_rows, resolve_label_tokens
 from relevance.modelfolder import check_safetensors, normalise_model_folder
-from relevance.prompt import PROMPT_VERSION, LabelTokens, encode_rows, resolve_label_tokens
 from relevance.schema import Task
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class TrainConfig:
         per_device_batch_size: rows per forward pass on each device.
         gradient_accumulation_steps: forward passes per optimizer step.
         max_length: longest prompt in tokens (paper QI 512); longer prompts lose the
-            end of the candidate (:func:`relevance.prompt.encode_rows`).
+            end of the candidate (:func:`relevance.model.prompt.encode_rows`).
         loss: ``"lm"``: -log p(label token) over the full vocabulary at the answer
             position; ``"two_way"``: cross-entropy over the yes/no logits only. For the
             ``yes_no`` head only (``seq_cls`` always uses 2-way cross-entropy).
@@ -430,7 +430,8 @@ def _code_fingerprint() -> str:
     When DVC reruns training because this code changed, a finished checkpoint of the
     old code must not be "resumed" in place of training with the new one.
     """
-    from relevance import answer, prompt
+    from relevance.model import heads as answer
+    from relevance.model import prompt
 
     digest = hashlib.sha256()
     for module in (sys.modules[__name__], answer, prompt):

@@ -1,6 +1,6 @@
 """Score rows with a yes/no LLM: p(yes) = softmax over the yes/no logits after the prompt.
 
-Backends share the prompt and its token ids (:func:`relevance.prompt.encode_rows`) and
+Backends share the prompt and its token ids (:func:`relevance.model.prompt.encode_rows`) and
 the two-way math (:func:`two_way_p_yes`):
 
 - :class:`HFScorer`: transformers on CPU or one GPU. Runs only the decoder body, takes
@@ -13,7 +13,7 @@ the two-way math (:func:`two_way_p_yes`):
 - :class:`VllmScorer`: vLLM on CUDA GPUs (optional extra ``.[gpu]``); yes/no heads only.
 
 The tensor helpers (:func:`pad_right`, :func:`gather_last_token`, :func:`head_logits`) live
-in :mod:`relevance.answer`, shared with training, so the answer position is found the
+in :mod:`relevance.model.heads`, shared with training, so the answer position is found the
 same way in both.
 """
 
@@ -32,7 +32,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from relevance.answer import (
+from relevance.errors import ConfigError, RelevanceError
+from relevance.model.heads import (
     HEADS,
     PROMPT_META_FILE,
     _check_meta,
@@ -53,9 +54,8 @@ from relevance.answer import (
     two_way_p_yes,
     write_prompt_meta,
 )
-from relevance.errors import ConfigError, RelevanceError
+from relevance.model.prompt import LabelTokens, encode_rows, resolve_label_tokens
 from relevance.modelfolder import check_hub_access, check_safetensors
-from relevance.prompt import LabelTokens, encode_rows, resolve_label_tokens
 from relevance.schema import Task
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class HFScorer:
             in fp32).
         batch_size: rows per forward pass. Rows are sorted by token length first, so
             a batch holds similar lengths and padding stays small.
-        max_length: longest prompt in tokens (see :func:`relevance.prompt.encode_rows`).
+        max_length: longest prompt in tokens (see :func:`relevance.model.prompt.encode_rows`).
         device: ``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"``.
         dtype: ``"auto"`` (bf16 where the device has fast bf16, else fp32),
             ``"float32"`` or ``"bfloat16"``. The weights are loaded in this dtype
@@ -99,7 +99,7 @@ class HFScorer:
             A ``seq_cls`` head uses it too: the body is the same, only the two head
             rows differ.
         head: ``"auto"``: what the prompt meta of ``adapter_dir`` (else ``model_dir``)
-            says (:func:`relevance.answer.model_head`); or ``"yes_no"`` / ``"seq_cls"``,
+            says (:func:`relevance.model.heads.model_head`); or ``"yes_no"`` / ``"seq_cls"``,
             which must then agree with the meta.
         allow_download: ``models.allow_download``: a ``model_dir`` that is no local
             folder is taken for a hub id and refused (ConfigError) unless this is true.
@@ -330,7 +330,7 @@ class VllmScorer:
     log-probabilities. After that restriction the top 2 are exactly "yes" and "no", so
     both always come back, normalised over the two; p(yes) follows from
     :func:`p_yes_from_logprobs`. Prompts go in as token ids from
-    :func:`relevance.prompt.encode_rows`, identical to training and :class:`HFScorer`.
+    :func:`relevance.model.prompt.encode_rows`, identical to training and :class:`HFScorer`.
 
     Only ``yes_no`` heads: a ``seq_cls`` model raises ConfigError. vLLM can serve
     ``*ForSequenceClassification`` models with its pooling runner (``LLM.classify``,

@@ -18,7 +18,7 @@ The report is Markdown, the result first:
 
 Usable from a notebook::
 
-    from relevance.prreport import build_report
+    from relevance.tools.prreport import build_report
     report = build_report("main", repo=Path("."), out=Path("reports/pr.md"),
                           png_dir=Path("reports/pr"))
     print(report.markdown)
