@@ -12,13 +12,13 @@ from pathlib import Path
 
 import click
 import pandas as pd
-import pyarrow.parquet as pq
 
-from relevance.augment.assemble import AugmentParams, assemble, to_arrow
+from relevance.augment.assemble import AugmentParams, assemble
 from relevance.errors import DataError
 from relevance.params import load_section
 from relevance.schema import get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
+from relevance.tables import AUGMENTED_SCHEMA, write_table
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
@@ -72,7 +72,7 @@ def main(
         params=params,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(to_arrow(table), out, compression="zstd")
+    write_table(table, out, AUGMENTED_SCHEMA)
     write_metrics(metrics, counts)
     by = counts["rows_by_source"]
     click.echo(

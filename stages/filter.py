@@ -12,14 +12,13 @@ from pathlib import Path
 
 import click
 import pandas as pd
-import pyarrow.parquet as pq
 
-from relevance.augment.assemble import to_arrow
 from relevance.errors import DataError
 from relevance.folds.noise import FilterConfig, apply_filter
 from relevance.params import load_section
 from relevance.schema import get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
+from relevance.tables import AUGMENTED_SCHEMA, write_table
 
 
 @click.command(context_settings=HELP_OPTIONS)
@@ -59,7 +58,7 @@ def main(
     flags = pd.DataFrame({"flagged": reason.notna().to_numpy(), "reason": reason.to_numpy()})
     filtered, counts = apply_filter(rows, flags, action=config.action)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(to_arrow(filtered), out, compression="zstd")
+    write_table(filtered, out, AUGMENTED_SCHEMA, keep_extra=True)
     write_metrics(metrics, {"action": config.action, **counts})
     click.echo(f"filter@{task.name}: {len(rows)} rows in, {len(filtered)} out -> {out}")
 

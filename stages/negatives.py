@@ -17,21 +17,11 @@ import click
 import pandas as pd
 
 from relevance.augment.embedding import Embedder
-from relevance.augment.negatives import (
-    TRANSLATED_NEGATIVES_SCHEMA,
-    NegativesConfig,
-    mine_hard_negatives,
-    resolve_targets,
-    translate_negatives,
-)
-from relevance.augment.translation import (
-    TranslationCache,
-    TranslatorConfig,
-    make_translator,
-    write_table,
-)
+from relevance.augment.negatives import NegativesConfig, mine_hard_negatives, translate_negatives
+from relevance.augment.translation import TranslationCache, TranslatorConfig, make_translator
 from relevance.errors import DataError
 from relevance.kvstore import KeyValueStore, default_cache_dir
+from relevance.languages import target_languages
 from relevance.params import load_key, load_section
 from relevance.schema import get_task
 from relevance.stage import (
@@ -41,6 +31,7 @@ from relevance.stage import (
     user_errors,
     write_metrics,
 )
+from relevance.tables import TRANSLATED_NEGATIVES_SCHEMA, write_table
 
 
 @click.command(context_settings=HELP_OPTIONS)
@@ -96,7 +87,9 @@ def main(
         languages = json.loads(languages_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DataError(f"{languages_path}: not valid JSON: {err}") from None
-    targets = resolve_targets(config.languages, languages)
+    targets = target_languages(
+        config.languages, languages, where=f"{params_path}:negatives.languages"
+    )
     device = None if translator_config.device == "auto" else translator_config.device
     with (
         TranslationCache(cache_dir) as cache,

@@ -18,13 +18,10 @@ import pandas as pd
 
 from relevance.augment.embedding import Embedder
 from relevance.augment.translation import (
-    PIVOT_SCHEMA,
     TranslationCache,
     TranslatorConfig,
-    empty_frame,
     make_translator,
     pivot_rows,
-    write_table,
 )
 from relevance.errors import ConfigError, DataError
 from relevance.kvstore import KeyValueStore, default_cache_dir
@@ -37,6 +34,7 @@ from relevance.stage import (
     user_errors,
     write_metrics,
 )
+from relevance.tables import PIVOT_SCHEMA, empty_frame, write_table
 
 
 @click.command(context_settings=HELP_OPTIONS)

@@ -20,15 +20,12 @@ import pandas as pd
 
 from relevance.augment.embedding import Embedder
 from relevance.augment.translation import (
-    TRANSLATED_SCHEMA,
     TranslateParams,
     TranslationCache,
     TranslatorConfig,
     build_translated_rows,
-    empty_frame,
     make_translator,
     sample_sources,
-    write_table,
 )
 from relevance.errors import DataError
 from relevance.kvstore import KeyValueStore, default_cache_dir
@@ -41,6 +38,7 @@ from relevance.stage import (
     user_errors,
     write_metrics,
 )
+from relevance.tables import TRANSLATED_SCHEMA, empty_frame, write_table
 
 
 def _missing_languages(path: Path) -> list[str]:

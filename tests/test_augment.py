@@ -8,8 +8,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from relevance.augment.assemble import AugmentParams, assemble, to_arrow
+from relevance.augment.assemble import AugmentParams, assemble
 from relevance.errors import DataError
+from relevance.tables import AUGMENTED_SCHEMA, to_arrow
 
 
 def _original() -> pd.DataFrame:
@@ -109,7 +110,7 @@ def test_parquet_bytes_are_reproducible() -> None:
             params=AugmentParams(),
         )  # fmt: skip
         buffer = io.BytesIO()
-        pq.write_table(to_arrow(table), buffer, compression="zstd")
+        pq.write_table(to_arrow(table, AUGMENTED_SCHEMA), buffer, compression="zstd")
         return buffer.getvalue()
 
     assert write() == write()

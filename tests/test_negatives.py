@@ -14,15 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from relevance.augment.negatives import (
-    NEGATIVES_SCHEMA,
-    NegativesConfig,
-    mine_hard_negatives,
-    resolve_targets,
-)
+from relevance.augment.negatives import NegativesConfig, mine_hard_negatives
 from relevance.errors import ConfigError, DataError
+from relevance.languages import iso_language, target_languages
 from relevance.params import load_section
-from relevance.schema import category_levels, iso_language
+from relevance.schema import category_levels
+from relevance.tables import NEGATIVES_SCHEMA
 
 N = 70  # candidates on the arc
 STEP = (math.pi / 2) / N
@@ -275,7 +272,7 @@ def test_no_target_mines_nothing():
     assert pa.Table.from_pandas(result.rows, schema=NEGATIVES_SCHEMA).num_rows == 0
 
 
-def test_resolve_targets():
+def test_target_languages():
     stats = {
         "by_split": {"train": ["en", "fr"], "dev": ["de", "en", "vn"]},
         "missing_from_train": [
@@ -283,13 +280,13 @@ def test_resolve_targets():
             {"language": "vn", "lang": "vi"},
         ],
     }
-    assert resolve_targets("auto", stats) == [("de", "de"), ("vn", "vi")]
+    assert target_languages("auto", stats) == [("de", "de"), ("vn", "vi")]
     # explicit codes: ISO-normalised, spelled as the data spells them
-    assert resolve_targets(["vi", "de"], stats) == [("vn", "vi"), ("de", "de")]
-    assert resolve_targets(("vn", "pl"), stats) == [("vn", "vi"), ("pl", "pl")]
-    assert resolve_targets("auto", {**stats, "missing_from_train": []}) == []
+    assert target_languages(["vi", "de"], stats) == [("vn", "vi"), ("de", "de")]
+    assert target_languages(("vn", "pl"), stats) == [("vn", "vi"), ("pl", "pl")]
+    assert target_languages("auto", {**stats, "missing_from_train": []}) == []
     with pytest.raises(DataError, match="missing_from_train"):
-        resolve_targets("auto", {"by_split": {}})
+        target_languages("auto", {"by_split": {}})
 
 
 def test_real_embedder_second_encode_is_all_cache_hits(tmp_path, one_torch_thread):

@@ -7,12 +7,12 @@ import pytest
 from tiny_lm import build_tokenizer
 
 from relevance.errors import ConfigError, DataError
+from relevance.languages import language_name
 from relevance.model.prompt import (
     PROMPT_VERSION,
     RESPONSE_MARKER,
     build_prompt,
     encode_rows,
-    language_name,
     prompts_for_rows,
     resolve_label_tokens,
     special_prefix_ids,

@@ -6,7 +6,8 @@ import pytest
 
 from relevance.clean import clean_text
 from relevance.errors import ConfigError
-from relevance.schema import category_levels, category_prefix, get_task, iso_language
+from relevance.languages import iso_language
+from relevance.schema import category_levels, category_prefix, get_task
 
 
 @pytest.mark.parametrize(

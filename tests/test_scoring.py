@@ -13,6 +13,7 @@ import torch
 from tiny_lm import build_tiny_lm, toy_rows
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+from relevance.devices import supports_bf16
 from relevance.errors import ConfigError, RelevanceError
 from relevance.model.heads import PROMPT_META_FILE, load_head_model, model_head, write_prompt_meta
 from relevance.model.prompt import LabelTokens, encode_rows, resolve_label_tokens
@@ -24,7 +25,6 @@ from relevance.model.scoring import (
     make_scorer,
     p_yes_from_logprobs,
     pad_right,
-    supports_bf16,
     two_way_p_yes,
     vllm_sampling_kwargs,
 )

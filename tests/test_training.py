@@ -20,9 +20,10 @@ from safetensors.torch import load_file, save_file
 from tiny_lm import build_tiny_lm, toy_rows
 from transformers import set_seed
 
+from relevance.devices import supports_bf16
 from relevance.errors import ConfigError, DataError
 from relevance.model.heads import load_head_model, read_prompt_meta
-from relevance.model.scoring import HFScorer, supports_bf16
+from relevance.model.scoring import HFScorer
 from relevance.model.train import (
     RUN_FILE,
     RUN_KEYS,

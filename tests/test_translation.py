@@ -25,9 +25,6 @@ from click.testing import CliRunner
 from relevance.augment.translation import (
     FEWSHOT_EXAMPLES,
     GATE_REASONS,
-    NLLB_CODES,
-    PIVOT_SCHEMA,
-    TRANSLATED_SCHEMA,
     CausalLMTranslator,
     Seq2SeqTranslator,
     TranslateParams,
@@ -38,7 +35,6 @@ from relevance.augment.translation import (
     fewshot_prompt,
     gate_translations,
     make_translator,
-    nllb_code,
     pivot_rows,
     sample_sources,
     seedx_prompt,
@@ -46,13 +42,12 @@ from relevance.augment.translation import (
     seq2seq_family,
     translate_grouped,
     translate_texts,
-    write_table,
 )
 from relevance.errors import ConfigError, DataError
-from relevance.model.prompt import LANGUAGE_NAMES
+from relevance.languages import LANGUAGE_NAMES, NLLB_CODES, nllb_code
 from relevance.params import load_section, parse_section
-from relevance.schema import INGESTED_SCHEMA
 from relevance.stage import run_stats_path
+from relevance.tables import INGESTED_SCHEMA, PIVOT_SCHEMA, TRANSLATED_SCHEMA, write_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

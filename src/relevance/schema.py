@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from relevance.errors import ConfigError
 
 
@@ -39,26 +37,6 @@ def get_task(name: str) -> Task:
         return TASKS[name.lower()]
     except KeyError:
         raise ConfigError(f"unknown task {name!r}: expected one of {sorted(TASKS)}") from None
-
-
-# Codes used by the competition that are not ISO 639-1. Everything else is already ISO
-# (en fr es ko pt ja th de it pl ar id) and is kept, lower-cased.
-_ISO_OVERRIDES = {
-    "vn": "vi",
-    "jp": "ja",
-    "kr": "ko",
-    "cn": "zh",
-    "br": "pt",
-    "gr": "el",
-    "cz": "cs",
-}
-
-
-def iso_language(code: str) -> str:
-    """Normalised ISO 639-1 code for a language code as given (``vn`` -> ``vi``)."""
-    code = code.strip().lower().replace("_", "-")
-    base = code.split("-", 1)[0]
-    return _ISO_OVERRIDES.get(base, base)
 
 
 # Levels are separated by "," with no space after it; a level name may itself contain
@@ -97,44 +75,3 @@ def category_levels(path: str) -> list[str]:
 def category_prefix(path: str, levels: int) -> str:
     """The first ``levels`` levels of a path, joined back with ","."""
     return ",".join(category_levels(path)[:levels])
-
-
-# Columns of the ingested Parquet files (one file per split). ``label`` is null where the
-# label is unknown (the competition's dev/test files).
-INGESTED_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        pa.field("task", pa.string(), nullable=False),
-        pa.field("language", pa.string(), nullable=False),  # lower-cased, e.g. "vn"
-        pa.field("language_raw", pa.string(), nullable=False),  # as given, e.g. "VN"
-        pa.field("lang", pa.string(), nullable=False),  # ISO 639-1, e.g. "vi"
-        pa.field("query", pa.string(), nullable=False),  # cleaned
-        pa.field("candidate", pa.string(), nullable=False),  # cleaned; "" when missing (dev/test)
-        pa.field("label", pa.int8(), nullable=True),
-        pa.field("query_raw", pa.string(), nullable=False),  # as given
-        pa.field("candidate_raw", pa.string(), nullable=True),  # as given (null: missing)
-        pa.field("category_levels", pa.list_(pa.string()), nullable=True),  # QC only
-        # dev/test rows kept although faulty, scored as they are: "empty_field",
-        # "missing_field", "bad_label" (comma-separated); null for clean rows.
-        pa.field("defect", pa.string(), nullable=True),
-        pa.field("source_file", pa.string(), nullable=False),
-        pa.field("source_line", pa.int64(), nullable=False),
-    ]
-)
-
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        pa.field("split", pa.string(), nullable=False),
-        pa.field("source_file", pa.string(), nullable=False),
-        pa.field("source_line", pa.int64(), nullable=False),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("detail", pa.string(), nullable=False),
-        pa.field("raw", pa.string(), nullable=False),  # cut short when too long
-        # What a submission needs to answer a dev/test record: its id (null when it
-        # cannot be read) and the given text fields (null when not text).
-        pa.field("id", pa.int64(), nullable=True),
-        pa.field("language_raw", pa.string(), nullable=True),
-        pa.field("query_raw", pa.string(), nullable=True),
-        pa.field("candidate_raw", pa.string(), nullable=True),
-    ]
-)

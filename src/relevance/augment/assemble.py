@@ -15,32 +15,15 @@ trained on its source.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from relevance.errors import DataError
+from relevance.tables import require_columns
 
 SOURCES = ("original", "translated", "negative")
-
-# The assembled (and filtered) training table: what train, selfval and filter read.
-AUGMENTED_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("source_id", pa.int64(), nullable=False),
-        pa.field("language", pa.string(), nullable=False),
-        pa.field("lang", pa.string(), nullable=False),
-        pa.field("query", pa.string(), nullable=False),
-        pa.field("candidate", pa.string(), nullable=False),
-        pa.field("label", pa.int8(), nullable=False),
-        pa.field("category_levels", pa.list_(pa.string()), nullable=True),
-        pa.field("fold", pa.int8(), nullable=False),
-    ]
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,12 +61,6 @@ def _frame(
     )
 
 
-def _check_columns(rows: pd.DataFrame, needed: tuple[str, ...], what: str) -> None:
-    missing = [c for c in needed if c not in rows.columns]
-    if missing:
-        raise DataError(f"{what}: missing column(s) {', '.join(missing)}; has {list(rows.columns)}")
-
-
 def assemble(
     *,
     original: pd.DataFrame,
@@ -105,8 +82,10 @@ def assemble(
         DataError: a missing column, an original row without a fold, an unlabelled
             original row, or an augmented row whose source row is unknown.
     """
-    _check_columns(original, ("id", "language", "lang", "query", "candidate", "label"), "train")
-    _check_columns(folds, ("id", "fold"), "folds")
+    require_columns(
+        original, ("id", "language", "lang", "query", "candidate", "label"), what="train"
+    )
+    require_columns(folds, ("id", "fold"), what="folds")
     if original["label"].isna().any():
         raise DataError(f"train: {int(original['label'].isna().sum())} rows have no label")
     fold_of = folds.set_index("id")["fold"]
@@ -121,7 +100,8 @@ def assemble(
     for source, rows in (("translated", translated), ("negative", negatives)):
         if not used[source] or rows is None or rows.empty:
             continue
-        _check_columns(rows, ("id", "source_id", "language", "lang", "query", "candidate"), source)
+        needed = ("id", "source_id", "language", "lang", "query", "candidate")
+        require_columns(rows, needed, what=f"{source} rows")
         unknown = rows.loc[~rows["source_id"].isin(fold_of.index), "source_id"]
         if len(unknown):
             raise DataError(
@@ -163,19 +143,3 @@ def assemble_counts(
         "positive_rate": round(float(table["label"].mean()), 6) if len(table) else 0.0,
         "per_language": per_language,
     }
-
-
-def to_arrow(table: pd.DataFrame) -> pa.Table:
-    """``table`` as an Arrow table with :data:`AUGMENTED_SCHEMA` (extra columns kept)."""
-    extra = [c for c in table.columns if c not in AUGMENTED_SCHEMA.names]
-    arrow = pa.Table.from_pandas(
-        table[AUGMENTED_SCHEMA.names], schema=AUGMENTED_SCHEMA, preserve_index=False
-    )
-    for column in extra:
-        arrow = arrow.append_column(column, pa.array(table[column].to_numpy()))
-    return arrow
-
-
-def counts_by(table: pd.DataFrame, key: str) -> Mapping[str, int]:
-    """``{value: rows}`` of one column, sorted by value (for metrics files)."""
-    return {str(k): int(v) for k, v in table.groupby(key).size().sort_index().items()}

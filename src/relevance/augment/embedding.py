@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from relevance.devices import flush_denormals
 from relevance.errors import ConfigError
 from relevance.kvstore import KeyValueStore, content_key, folder_revision
 from relevance.modelfolder import check_safetensors
@@ -59,7 +60,6 @@ class Embedder:
     @property
     def model(self):
         if self._model is None:
-            import torch
             from sentence_transformers import SentenceTransformer
 
             # Local files and safetensors only (checked in __init__, enforced here).
@@ -71,7 +71,7 @@ class Embedder:
             )
             if self._model.device.type == "cpu":
                 # Denormal arithmetic is very slow on this CPU class (DESIGN.md): ~1.5x.
-                torch.set_flush_denormal(True)
+                flush_denormals(self._model.device)
         return self._model
 
     def _prompt_kwargs(self, prompt_name: str | None) -> dict[str, str]:

@@ -27,16 +27,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from relevance.clean import clean_text
 from relevance.errors import ConfigError, DataError
-from relevance.schema import category_levels, get_task, iso_language
+from relevance.languages import iso_language, language_codes
+from relevance.schema import category_levels, get_task
+from relevance.tables import NEGATIVES_SCHEMA, TRANSLATED_NEGATIVES_SCHEMA
 
 logger = logging.getLogger(__name__)
 
@@ -50,24 +51,6 @@ SKIP_REASONS = ("all_guarded",)
 
 # Why a candidate inside a window was dropped (counted per window candidate).
 GUARDS = ("query_positive", "category_lineage")
-
-# The rows ``mine_hard_negatives`` returns (written by the ``negatives@<task>`` stage).
-NEGATIVES_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),  # neg:<target language>:<source id>
-        pa.field("language", pa.string(), nullable=False),  # target, as spelled in the data
-        pa.field("lang", pa.string(), nullable=False),  # target, ISO 639-1
-        pa.field("query", pa.string(), nullable=False),  # the source query, untranslated
-        pa.field("candidate", pa.string(), nullable=False),  # the mined negative
-        pa.field("label", pa.int8(), nullable=False),  # always 0
-        pa.field("category_levels", pa.list_(pa.string()), nullable=True),  # QC only
-        pa.field("source_id", pa.int64(), nullable=False),  # the positive training row
-        pa.field("source_language", pa.string(), nullable=False),
-        pa.field("positive_candidate", pa.string(), nullable=False),
-        pa.field("rank", pa.int64(), nullable=False),  # among the other candidates, 0-based
-        pa.field("similarity", pa.float32(), nullable=False),  # cosine to positive_candidate
-    ]
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,14 +98,16 @@ class NegativesConfig:
                     f"[de, vn], got {languages!r}"
                 )
         else:
-            languages = _codes(languages, f"{where}.languages")
+            languages = language_codes(languages, f"{where}.languages")
             if not languages:
                 raise ConfigError(
                     f"{where}.languages: expected auto or a non-empty list of codes, got []"
                 )
             object.__setattr__(self, "languages", languages)
         object.__setattr__(
-            self, "source_languages", _codes(self.source_languages, f"{where}.source_languages")
+            self,
+            "source_languages",
+            language_codes(self.source_languages, f"{where}.source_languages"),
         )
         for key in ("rows_per_language", "batch_size"):
             value = getattr(self, key)
@@ -139,67 +124,6 @@ class NegativesConfig:
                 f"{where}.rank_max must be greater than rank_min (the window is "
                 f"[rank_min, rank_max)), got rank_min={self.rank_min}, rank_max={self.rank_max}"
             )
-
-
-def _codes(values: Any, where: str) -> tuple[str, ...]:
-    """A list of language codes as a tuple of non-empty stripped strings."""
-    if isinstance(values, str) or not isinstance(values, Sequence):
-        raise ConfigError(f"{where}: expected a list of language codes, got {values!r}")
-    codes = []
-    for i, value in enumerate(values):
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where}[{i}]: expected a language code such as de, got {value!r}")
-        codes.append(value.strip())
-    return tuple(dict.fromkeys(codes))
-
-
-def resolve_targets(
-    config_languages: str | Sequence[str], languages_json: Mapping[str, Any]
-) -> list[tuple[str, str]]:
-    """The target languages as ``(language as spelled in the data, ISO code)`` pairs.
-
-    Args:
-        config_languages: ``negatives.languages``: ``"auto"`` or a list of codes.
-        languages_json: the stats stage's ``languages.json``: ``missing_from_train`` (a
-            list of ``{"language", "lang"}``) and ``by_split`` (split -> codes as given).
-
-    ``auto`` returns ``missing_from_train`` in its order (possibly empty: then there is
-    nothing to mine). An explicit code is normalised with
-    :func:`relevance.schema.iso_language` and spelled as the data spells that language
-    (``vi`` becomes ``("vn", "vi")`` when dev/test say ``vn``); a language the data
-    never mentions keeps the code as written.
-    """
-    where = "languages.json"
-    if not isinstance(languages_json, Mapping):
-        raise DataError(f"{where}: expected a mapping, got {type(languages_json).__name__}")
-    if isinstance(config_languages, str):
-        if config_languages != "auto":
-            raise ConfigError(
-                f"params.yaml:{SECTION}.languages: expected auto or a list of codes, "
-                f"got {config_languages!r}"
-            )
-        missing = languages_json.get("missing_from_train")
-        if not isinstance(missing, list):
-            raise DataError(
-                f"{where}: expected a list under missing_from_train (the stats stage's "
-                f"output), got {missing!r}"
-            )
-        targets = []
-        for i, entry in enumerate(missing):
-            if not isinstance(entry, Mapping) or not {"language", "lang"} <= set(entry):
-                raise DataError(
-                    f"{where}:missing_from_train[{i}]: expected {{language, lang}}, got {entry!r}"
-                )
-            targets.append((str(entry["language"]), str(entry["lang"])))
-        return list(dict.fromkeys(targets))
-    codes = _codes(config_languages, f"params.yaml:{SECTION}.languages")
-    spelled: dict[str, str] = {}  # ISO -> the first spelling found in the data
-    by_split = languages_json.get("by_split") or {}
-    for split in sorted(by_split):
-        for given in by_split[split] or []:
-            spelled.setdefault(iso_language(str(given)), str(given))
-    targets = [(spelled.get(iso_language(c), c), iso_language(c)) for c in codes]
-    return list(dict.fromkeys(targets))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -340,7 +264,7 @@ def mine_hard_negatives(
         task: ``"qc"`` or ``"qi"``; QC adds the category-lineage guard and the
             negatives' ``category_levels``.
         targets: ``(language as spelled in the data, ISO code)`` pairs, e.g.
-            ``[("vn", "vi")]`` (see :func:`resolve_targets`).
+            ``[("vn", "vi")]`` (see :func:`relevance.languages.target_languages`).
         config: the ``negatives`` params (window, rows per language, seed, sources).
         embed: ``list[str] -> (n, dim)`` float array, rows L2-normalised (production:
             ``relevance.augment.embedding.Embedder.encode``, cached by content hash). Called
@@ -500,29 +424,6 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 # ------------------------------------------------- translated into the target language
-
-# What negatives@<task> writes: a mined negative whose query was translated into the
-# target language and passed the translation quality gate.
-TRANSLATED_NEGATIVES_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),  # neg:<target>:<source id>
-        pa.field("language", pa.string(), nullable=False),  # target, as spelled in the data
-        pa.field("lang", pa.string(), nullable=False),
-        pa.field("query", pa.string(), nullable=False),  # translated into the target
-        pa.field("candidate", pa.string(), nullable=False),  # the mined negative
-        pa.field("label", pa.int8(), nullable=False),  # always 0
-        pa.field("category_levels", pa.list_(pa.string()), nullable=True),
-        pa.field("source_id", pa.int64(), nullable=False),
-        pa.field("source_language", pa.string(), nullable=False),
-        pa.field("source_query", pa.string(), nullable=False),
-        pa.field("positive_candidate", pa.string(), nullable=False),
-        pa.field("rank", pa.int64(), nullable=False),
-        pa.field("similarity", pa.float32(), nullable=False),  # negative vs positive candidate
-        pa.field("translation_similarity", pa.float64(), nullable=True),
-        pa.field("translator", pa.string(), nullable=False),
-        pa.field("prompt_version", pa.string(), nullable=False),
-    ]
-)
 
 
 def translate_negatives(

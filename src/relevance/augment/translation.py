@@ -27,7 +27,6 @@ import dataclasses
 import logging
 import re
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,17 +34,23 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from relevance.augment.embedding import Embedder, pair_similarity
 from relevance.clean import clean_text
+from relevance.devices import flush_denormals
 from relevance.errors import ConfigError, DataError
 from relevance.kvstore import KeyValueStore, content_key, folder_revision
-from relevance.model.prompt import language_name
+from relevance.languages import (
+    has_letters_outside,
+    has_script_letters,
+    iso_language,
+    language_name,
+    language_script,
+    nllb_code,
+)
 from relevance.modelfolder import check_hub_access, check_safetensors
-from relevance.schema import iso_language
+from relevance.tables import PIVOT_SCHEMA, TRANSLATED_SCHEMA
 
 logger = logging.getLogger(__name__)
 
@@ -199,91 +204,6 @@ FEWSHOT_EXAMPLES: dict[str, tuple[str, str, str]] = {
     "zh": ("无线耳机", "女士夏季连衣裙", "iphone 13 手机壳"),
 }
 
-# NLLB-200 codes (FLORES-200 language_Script) for every language of LANGUAGE_NAMES.
-NLLB_CODES: dict[str, str] = {
-    "ar": "arb_Arab",
-    "de": "deu_Latn",
-    "en": "eng_Latn",
-    "es": "spa_Latn",
-    "fr": "fra_Latn",
-    "id": "ind_Latn",
-    "it": "ita_Latn",
-    "ja": "jpn_Jpan",
-    "ko": "kor_Hang",
-    "nl": "nld_Latn",
-    "pl": "pol_Latn",
-    "pt": "por_Latn",
-    "ru": "rus_Cyrl",
-    "th": "tha_Thai",
-    "tr": "tur_Latn",
-    "vi": "vie_Latn",
-    "zh": "zho_Hans",
-}
-
-# The script a language is written in, as the prefix of Unicode character names
-# (unicodedata.name(ch) = "ARABIC LETTER ALEF", "HIRAGANA LETTER A", ...). Languages not
-# listed have an unknown script: the script checks of the gate skip them.
-_LATIN = ("LATIN",)
-_HAN = ("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH")
-SCRIPTS: dict[str, tuple[str, ...]] = {
-    "Latin": _LATIN,
-    "Arabic": ("ARABIC",),
-    "Cyrillic": ("CYRILLIC",),
-    "Greek": ("GREEK",),
-    "Hebrew": ("HEBREW",),
-    "Devanagari": ("DEVANAGARI",),
-    "Thai": ("THAI",),
-    "Hangul": ("HANGUL",),
-    "Han": _HAN,
-    # Japanese mixes kana and kanji: any of them counts.
-    "Japanese": ("HIRAGANA", "KATAKANA", "HALFWIDTH KATAKANA", *_HAN),
-}
-_SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
-    "Latin": (
-        "en", "fr", "es", "de", "it", "pl", "pt", "id", "vi", "nl", "tr", "cs", "sk", "ro",
-        "sv", "da", "no", "nb", "fi", "hu", "ms", "tl", "hr", "sl", "et", "lv", "lt",
-    ),
-    "Arabic": ("ar", "fa", "ur"),
-    "Cyrillic": ("ru", "uk", "bg", "be", "kk", "mk"),
-    "Greek": ("el",),
-    "Hebrew": ("he",),
-    "Devanagari": ("hi", "mr", "ne"),
-    "Thai": ("th",),
-    "Hangul": ("ko",),
-    "Han": ("zh",),
-    "Japanese": ("ja",),
-}  # fmt: skip
-LANGUAGE_SCRIPTS: dict[str, str] = {
-    lang: script for script, langs in _SCRIPT_LANGUAGES.items() for lang in langs
-}
-
-
-def language_script(code: str) -> str | None:
-    """The script a language code is written in (``"vn"`` -> ``"Latin"``), or None."""
-    return LANGUAGE_SCRIPTS.get(iso_language(code))
-
-
-def has_script_letters(text: str, script: str) -> bool:
-    """Whether ``text`` has at least one letter of ``script`` (a key of :data:`SCRIPTS`)."""
-    prefixes = SCRIPTS[script]
-    return any(ch.isalpha() and unicodedata.name(ch, "").startswith(prefixes) for ch in text)
-
-
-def _has_letters_outside(text: str, script: str) -> bool:
-    """Whether ``text`` has a letter that is not of ``script``."""
-    prefixes = SCRIPTS[script]
-    return any(ch.isalpha() and not unicodedata.name(ch, "").startswith(prefixes) for ch in text)
-
-
-def nllb_code(code: str) -> str:
-    """The NLLB-200 code of a language (``"vn"`` -> ``"vie_Latn"``)."""
-    iso = iso_language(code)
-    if iso not in NLLB_CODES:
-        raise ConfigError(
-            f"no NLLB code for language {code!r}: expected one of {', '.join(sorted(NLLB_CODES))}"
-        )
-    return NLLB_CODES[iso]
-
 
 def seq2seq_family(model_type: str, tokenizer_class: str = "") -> str:
     """``nllb``, ``m2m100`` or ``marian`` from ``config.model_type``.
@@ -407,7 +327,7 @@ class CausalLMTranslator:
         device: str = "auto",
         dtype: str = "auto",
     ) -> None:
-        from relevance.model.heads import resolve_device, resolve_dtype
+        from relevance.devices import resolve_device, resolve_dtype
 
         self.folder = Path(folder)
         if not (self.folder / "config.json").is_file():
@@ -429,12 +349,11 @@ class CausalLMTranslator:
         self.model: Any = None
 
     def _load(self) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if self.device.type == "cpu":
             # Denormal arithmetic is very slow on this CPU (DESIGN.md). Process-wide.
-            torch.set_flush_denormal(True)
+            flush_denormals(self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
@@ -491,7 +410,7 @@ class Seq2SeqTranslator:
     ) -> None:
         from transformers import AutoConfig, AutoTokenizer
 
-        from relevance.model.heads import resolve_device, resolve_dtype
+        from relevance.devices import resolve_device, resolve_dtype
 
         self.folder = Path(folder)
         if not (self.folder / "config.json").is_file():
@@ -533,7 +452,7 @@ class Seq2SeqTranslator:
             from transformers import AutoModelForSeq2SeqLM
 
             if self.device.type == "cpu":
-                torch.set_flush_denormal(True)  # see CausalLMTranslator
+                flush_denormals(self.device)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(
                 self.folder, dtype=self.dtype, use_safetensors=True
             )
@@ -908,7 +827,7 @@ def gate_translations(
             tgt_script is not None
             and iso_language(source_langs[i]) != iso_language(target_langs[i])
             and _fold(text) == _fold(src_text)
-            and _has_letters_outside(src_text, tgt_script)
+            and has_letters_outside(src_text, tgt_script)
         ):
             reason = "copied"
         elif tgt_script is not None and not has_script_letters(text, tgt_script):
@@ -1001,50 +920,6 @@ def sample_sources(
 
 
 # ------------------------------------------------------------ translated rows
-
-TRANSLATED_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),  # tr:<target>:<source id>
-        pa.field("language", pa.string(), nullable=False),  # target as the data spells it
-        pa.field("lang", pa.string(), nullable=False),  # target, ISO 639-1
-        pa.field("query", pa.string(), nullable=False),  # translated
-        pa.field("candidate", pa.string(), nullable=False),  # kept from the source row
-        pa.field("label", pa.int8(), nullable=False),  # kept from the source row
-        pa.field("category_levels", pa.list_(pa.string()), nullable=True),  # QC only
-        pa.field("source_id", pa.int64(), nullable=False),
-        pa.field("source_language", pa.string(), nullable=False),  # ISO
-        pa.field("target_language", pa.string(), nullable=False),  # ISO
-        pa.field("source_query", pa.string(), nullable=False),
-        pa.field("translator", pa.string(), nullable=False),
-        pa.field("prompt_version", pa.string(), nullable=False),
-        pa.field("similarity", pa.float64(), nullable=True),
-    ]
-)
-
-PIVOT_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        pa.field("split", pa.string(), nullable=False),
-        pa.field("language", pa.string(), nullable=False),
-        pa.field("query", pa.string(), nullable=False),
-        pa.field("query_en", pa.string(), nullable=True),  # None where the gate failed
-        pa.field("reason", pa.string(), nullable=True),  # the gate's reason, else None
-    ]
-)
-
-
-def write_table(rows: pd.DataFrame, path: Path, schema: pa.Schema) -> None:
-    """Write ``rows`` as Parquet with exactly ``schema`` (no index, no pandas metadata):
-    the same rows give the same bytes."""
-    table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
-    table = table.replace_schema_metadata(None)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
-
-
-def empty_frame(schema: pa.Schema) -> pd.DataFrame:
-    """A zero-row frame with ``schema``'s columns."""
-    return schema.empty_table().to_pandas()
 
 
 def _levels(value: Any) -> list[str] | None:
@@ -1281,38 +1156,3 @@ def pivot_rows(
         "prompt_version": translator.prompt_version,
     }
     return TranslatedRows(out, report)
-
-
-__all__ = [
-    "FEWSHOT_EXAMPLES",
-    "GATE_REASONS",
-    "NLLB_CODES",
-    "PIVOT_SCHEMA",
-    "TRANSLATED_SCHEMA",
-    "CausalLMTranslator",
-    "Seq2SeqTranslator",
-    "TranslateParams",
-    "TranslatedRows",
-    "TranslationCache",
-    "TranslationResult",
-    "Translator",
-    "TranslatorConfig",
-    "VllmTranslator",
-    "build_translated_rows",
-    "empty_frame",
-    "fewshot_prompt",
-    "first_line",
-    "gate_translations",
-    "has_script_letters",
-    "language_script",
-    "make_translator",
-    "nllb_code",
-    "pivot_rows",
-    "sample_sources",
-    "seedx_prompt",
-    "seedx_sampling_kwargs",
-    "seq2seq_family",
-    "translate_grouped",
-    "translate_texts",
-    "write_table",
-]

@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from relevance.clean import clean_text
 from relevance.data.io import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadCounts, read_records
 from relevance.errors import DataError
+from relevance.languages import iso_language
 from relevance.params import DataParams
-from relevance.schema import INGESTED_SCHEMA, QUARANTINE_SCHEMA, Task, category_levels, iso_language
+from relevance.schema import Task, category_levels
+from relevance.tables import INGESTED_SCHEMA, QUARANTINE_SCHEMA, write_arrow
 
 log = logging.getLogger(__name__)
 
@@ -464,11 +465,9 @@ def ingest_task(
     split_files = {}
     for split, result in results.items():
         split_files[split] = out_dir / f"{split}.parquet"
-        pq.write_table(result.table(), split_files[split], compression="zstd")
-    pq.write_table(
-        pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA),
-        out_dir / "quarantine.parquet",
-        compression="zstd",
+        write_arrow(result.table(), split_files[split])
+    write_arrow(
+        pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA), out_dir / "quarantine.parquet"
     )
 
     con = connect(split_files)

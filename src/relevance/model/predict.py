@@ -19,25 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from relevance.errors import ConfigError, DataError
 from relevance.model.scoring import check_yes_no_for_vllm, make_scorer
 from relevance.params import PredictParams
 from relevance.schema import Task
+from relevance.tables import PREDICTION_SCHEMA, write_arrow
 
 log = logging.getLogger(__name__)
-
-PREDICTION_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        pa.field("language", pa.string(), nullable=False),
-        pa.field("lang", pa.string(), nullable=False),
-        pa.field("p_yes", pa.float64(), nullable=False),
-        pa.field("label", pa.int8(), nullable=True),
-    ]
-)
 
 
 def scorer_for(
@@ -97,7 +87,7 @@ def _write_split(rows: pd.DataFrame, p_yes: np.ndarray, path: Path) -> None:
         },
         schema=PREDICTION_SCHEMA,
     )
-    pq.write_table(table, path, compression="zstd")
+    write_arrow(table, path)
 
 
 def predict_splits(

@@ -21,35 +21,14 @@ from typing import Any
 import pandas as pd
 
 from relevance.errors import ConfigError, DataError
-from relevance.schema import Task, iso_language
+from relevance.languages import language_name
+from relevance.schema import Task
 
 logger = logging.getLogger(__name__)
 
 PROMPT_VERSION = "alpaca-yn-v1"
 
 RESPONSE_MARKER = "### Response:"
-
-# Readable names: a small LLM knows "Vietnamese" better than the code "vi". Codes not
-# listed here are shown as given.
-LANGUAGE_NAMES = {
-    "ar": "Arabic",
-    "de": "German",
-    "en": "English",
-    "es": "Spanish",
-    "fr": "French",
-    "id": "Indonesian",
-    "it": "Italian",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "nl": "Dutch",
-    "pl": "Polish",
-    "pt": "Portuguese",
-    "ru": "Russian",
-    "th": "Thai",
-    "tr": "Turkish",
-    "vi": "Vietnamese",
-    "zh": "Chinese",
-}
 
 _PREAMBLE = (
     "Below is an instruction that describes a task, paired with an input that provides "
@@ -63,11 +42,6 @@ LABEL_SPELLINGS: tuple[tuple[str, str], ...] = ((" yes", " no"), ("yes", "no"))
 
 # Columns of the data rows this module reads.
 ROW_COLUMNS = ("query", "candidate")
-
-
-def language_name(code: str) -> str:
-    """English name of a language code (``"vn"`` -> ``"Vietnamese"``), else the code."""
-    return LANGUAGE_NAMES.get(iso_language(code), code)
 
 
 def _head(task: Task, *, language: str, query: str, candidate: str) -> str:

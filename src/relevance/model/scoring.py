@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from relevance.devices import flush_denormals, resolve_device, resolve_dtype, supports_bf16
 from relevance.errors import ConfigError, RelevanceError
 from relevance.model.heads import (
     HEADS,
@@ -48,9 +49,6 @@ from relevance.model.heads import (
     pad_right,
     peft_wrapping,
     read_prompt_meta,
-    resolve_device,
-    resolve_dtype,
-    supports_bf16,
     two_way_p_yes,
     write_prompt_meta,
 )
@@ -139,7 +137,7 @@ class HFScorer:
         if self.device.type == "cpu":
             # Denormal arithmetic is very slow on this CPU; flushing them to zero took
             # a bf16-cast model from 1.3 to 37 pairs/s (DESIGN.md). Process-wide.
-            torch.set_flush_denormal(True)
+            flush_denormals(self.device)
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         meta_dir = self.adapter_dir if self.adapter_dir is not None else self.model_dir

@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from relevance.devices import resolve_device, supports_bf16
 from relevance.errors import ConfigError, DataError
 from relevance.model.heads import (
     HEADS,
@@ -66,8 +67,6 @@ from relevance.model.heads import (
     pad_right,
     peft_wrapping,
     read_prompt_meta,
-    resolve_device,
-    supports_bf16,
     write_prompt_meta,
 )
 from relevance.model.prompt import PROMPT_VERSION, LabelTokens, encode_rows, resolve_label_tokens
