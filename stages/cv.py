@@ -24,8 +24,9 @@ from relevance.folds.cv import CVParams
 from relevance.folds.noise import oof_plan
 from relevance.folds.selfval import train_fold_models
 from relevance.model.inputs import InputParams, prepare_rows
-from relevance.model.train import TrainConfig
-from relevance.params import PredictParams, load_key, load_section, load_task_value, parse_section
+from relevance.model.predict import PredictParams
+from relevance.model.train import TrainParams
+from relevance.params import load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
 from relevance.stage import (
     HELP_OPTIONS,
@@ -94,7 +95,7 @@ def main(
     inputs = load_section(InputParams, "input", params_path)
     predict_params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
     train_config = parse_section(
-        TrainConfig,
+        TrainParams,
         load_task_value("train", task.name, params_path),
         name=f"train.{task.name}",
         source=params_path,

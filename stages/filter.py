@@ -14,7 +14,7 @@ import click
 import pandas as pd
 
 from relevance.errors import DataError
-from relevance.folds.noise import FilterConfig, apply_filter
+from relevance.folds.noise import FilterParams, apply_filter
 from relevance.params import load_section
 from relevance.schema import get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
@@ -42,7 +42,7 @@ def main(
     """Apply the self-validation flags to one task's training rows."""
     setup_logging()
     task = get_task(task_name)
-    config = load_section(FilterConfig, "filter", params_path)
+    config = load_section(FilterParams, "filter", params_path)
     for path, stage in ((train_path, "assemble"), (flagged, "selfval")):
         if not path.is_file():
             raise DataError(f"{path} not found: run {stage}@{task.name} first")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from relevance.data.ingest import ingest_task
-from relevance.params import DataParams, IngestParams, load_section
+from relevance.data.ingest import DataParams, IngestParams, ingest_task
+from relevance.params import load_section
 from relevance.schema import get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
 

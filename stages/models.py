@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from relevance.params import ModelsParams, load_section
+from relevance.model.base_models import ModelsParams
+from relevance.params import load_section
 from relevance.stage import (
     HELP_OPTIONS,
     force_offline_unless_allowed,

@@ -17,8 +17,8 @@ import click
 import pandas as pd
 
 from relevance.augment.embedding import Embedder
-from relevance.augment.negatives import NegativesConfig, mine_hard_negatives, translate_negatives
-from relevance.augment.translation import TranslationCache, TranslatorConfig, make_translator
+from relevance.augment.negatives import NegativesParams, mine_hard_negatives, translate_negatives
+from relevance.augment.translation import TranslationCache, TranslatorParams, make_translator
 from relevance.errors import DataError
 from relevance.kvstore import KeyValueStore, default_cache_dir
 from relevance.languages import target_languages
@@ -76,8 +76,8 @@ def main(
     )
     began = time.perf_counter()
     task = get_task(task_name)
-    config = load_section(NegativesConfig, "negatives", params_path)
-    translator_config = load_section(TranslatorConfig, "translator", params_path)
+    config = load_section(NegativesParams, "negatives", params_path)
+    translator_config = load_section(TranslatorParams, "translator", params_path)
     cache_dir = cache_dir or default_cache_dir()
     train_path = ingested / "train.parquet"
     for path in (train_path, languages_path):

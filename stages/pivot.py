@@ -19,7 +19,7 @@ import pandas as pd
 from relevance.augment.embedding import Embedder
 from relevance.augment.translation import (
     TranslationCache,
-    TranslatorConfig,
+    TranslatorParams,
     make_translator,
     pivot_rows,
 )
@@ -85,7 +85,7 @@ def main(
     enabled = load_key("input", "pivot_en", params_path)
     if not isinstance(enabled, bool):
         raise ConfigError(f"{params_path}:input.pivot_en: expected true or false, got {enabled!r}")
-    config = load_section(TranslatorConfig, "translator", params_path)
+    config = load_section(TranslatorParams, "translator", params_path)
     if not enabled:
         write_table(empty_frame(PIVOT_SCHEMA), out, PIVOT_SCHEMA)
         write_metrics(metrics, {"enabled": False, "total": {"rows": 0}})

@@ -17,8 +17,8 @@ import pandas as pd
 from relevance.errors import DataError
 from relevance.folds.cv import CVParams
 from relevance.model.inputs import InputParams, prepare_rows
-from relevance.model.predict import predict_ensemble, predict_splits, scorer_for
-from relevance.params import PredictParams, load_key, load_section
+from relevance.model.predict import PredictParams, predict_ensemble, predict_splits, scorer_for
+from relevance.params import load_key, load_section
 from relevance.schema import get_task
 from relevance.stage import (
     HELP_OPTIONS,

@@ -19,10 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from relevance.errors import DataError
-from relevance.folds.noise import SelfValConfig, find_label_issues
+from relevance.folds.noise import SelfValParams, find_label_issues
 from relevance.folds.selfval import self_validate
-from relevance.model.train import TrainConfig
-from relevance.params import PredictParams, load_key, load_section, load_task_value, parse_section
+from relevance.model.predict import PredictParams
+from relevance.model.train import TrainParams
+from relevance.params import load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
 from relevance.stage import (
     HELP_OPTIONS,
@@ -88,9 +89,9 @@ def main(
         load_key("models", "allow_download", params_path), source=params_path
     )
     task = get_task(task_name)
-    config = load_section(SelfValConfig, "selfval", params_path)
+    config = load_section(SelfValParams, "selfval", params_path)
     train_config = parse_section(
-        TrainConfig,
+        TrainParams,
         load_task_value("train", task.name, params_path),
         name=f"train.{task.name}",
         source=params_path,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from relevance.data.stats import compute_stats, markdown_report, metrics_view
+from relevance.data.stats import StatsParams, compute_stats, markdown_report, metrics_view
 from relevance.errors import DataError
-from relevance.params import StatsParams, load_section
+from relevance.params import load_section
 from relevance.schema import SPLITS, get_task
 from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_json, write_metrics
 

@@ -16,17 +16,16 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from relevance.data.ingest import check_bad_fraction, read_split, resolve_file
-from relevance.errors import DataError
-from relevance.model.train import TrainConfig, publish_model, train_lora
-from relevance.params import (
+from relevance.data.ingest import (
     DataParams,
     IngestParams,
-    load_key,
-    load_section,
-    load_task_value,
-    parse_section,
+    check_bad_fraction,
+    read_split,
+    resolve_file,
 )
+from relevance.errors import DataError
+from relevance.model.train import TrainParams, publish_model, train_lora
+from relevance.params import load_key, load_section, load_task_value, parse_section
 from relevance.schema import TASKS, get_task
 from relevance.stage import (
     HELP_OPTIONS,
@@ -77,7 +76,7 @@ def main(
     )
     task = get_task(task_name)
     config = parse_section(
-        TrainConfig,
+        TrainParams,
         load_task_value("train", task.name, params_path),
         name=f"train.{task.name}",
         source=params_path,

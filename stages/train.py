@@ -16,7 +16,7 @@ import pandas as pd
 
 from relevance.errors import DataError
 from relevance.model.inputs import InputParams, prepare_rows
-from relevance.model.train import TrainConfig, publish_model, train_lora
+from relevance.model.train import TrainParams, publish_model, train_lora
 from relevance.params import load_key, load_section, load_task_value, parse_section
 from relevance.schema import get_task
 from relevance.stage import (
@@ -90,7 +90,7 @@ def main(
     )
     task = get_task(task_name)
     config = parse_section(
-        TrainConfig,
+        TrainParams,
         load_task_value("train", task.name, params_path),
         name=f"train.{task.name}",
         source=params_path,

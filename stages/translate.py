@@ -22,7 +22,7 @@ from relevance.augment.embedding import Embedder
 from relevance.augment.translation import (
     TranslateParams,
     TranslationCache,
-    TranslatorConfig,
+    TranslatorParams,
     build_translated_rows,
     make_translator,
     sample_sources,
@@ -109,7 +109,7 @@ def main(
     began = time.perf_counter()
     task = get_task(task_name)
     params = load_section(TranslateParams, "translate", params_path)
-    config = load_section(TranslatorConfig, "translator", params_path)
+    config = load_section(TranslatorParams, "translator", params_path)
     cache_dir = cache_dir or default_cache_dir()
     train_path = ingested / "train.parquet"
     if not train_path.is_file():

@@ -145,6 +145,10 @@ def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
             sections[node.args[1].value] = (getattr(module, name), skipped)
         elif func == "load_key":
             keys.add(f"{node.args[0].value}.{node.args[1].value}")
+        elif func == "hub_access":  # relevance.stage: models.allow_download
+            keys.add("models.allow_download")
+        elif func == "load_train_params":  # relevance.model.train: train.<task>
+            per_task.add("train")
         elif func == "load_task_value":
             per_task.add(node.args[0].value)
         elif func == "load_threshold":
@@ -227,3 +231,14 @@ def test_stage_script_imports_the_venv_check_first(stage: dict) -> None:
     imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     assert imports[0].module == "__future__"
     assert isinstance(imports[1], ast.Import) and imports[1].names[0].name == "_venv_check"
+
+
+def test_check_params_depends_on_every_params_class_it_reads() -> None:
+    """check_params reads the params classes from their source files: a changed class
+    must rerun it, so each of those files is among its deps."""
+    from relevance.check_params import PER_TASK_SECTIONS, SECTIONS
+
+    (stage,) = [s for s in STAGES if s["name"] == "check_params"]
+    sources = [*SECTIONS.values(), *(s for s in PER_TASK_SECTIONS.values() if s)]
+    files = {str(_module_file(module).relative_to(ROOT)) for module, _ in sources}
+    assert files <= set(stage["deps"]), sorted(files - set(stage["deps"]))

@@ -12,8 +12,13 @@ import pytest
 from tiny_lm import build_tiny_lm, toy_rows
 
 from relevance.errors import ConfigError, DataError
-from relevance.model.predict import average_p_yes, ensemble_weights, predict_ensemble, scorer_for
-from relevance.params import PredictParams
+from relevance.model.predict import (
+    PredictParams,
+    average_p_yes,
+    ensemble_weights,
+    predict_ensemble,
+    scorer_for,
+)
 from relevance.schema import TASKS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -12,9 +12,8 @@ import pytest
 from click.testing import CliRunner
 from competition_files import qc_row, qi_row, small_qc_dir, write_jsonl
 
-from relevance.data.ingest import ingest_task, read_split
+from relevance.data.ingest import DataParams, ingest_task, read_split
 from relevance.errors import DataError
-from relevance.params import DataParams
 from relevance.schema import TASKS
 
 QC, QI = TASKS["qc"], TASKS["qi"]

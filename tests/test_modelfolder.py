@@ -273,7 +273,7 @@ def test_every_loader_refuses_pickle_only_folders(
     from relevance.augment.translation import CausalLMTranslator, Seq2SeqTranslator
     from relevance.model.heads import load_head_model
     from relevance.model.scoring import HFScorer, VllmScorer
-    from relevance.model.train import TrainConfig, train_lora
+    from relevance.model.train import TrainParams, train_lora
     from relevance.schema import TASKS
 
     bad_llm = str(pickled["llm"])
@@ -285,7 +285,7 @@ def test_every_loader_refuses_pickle_only_folders(
         lambda: VllmScorer(pickled["llm"]),
         lambda: train_lora(
             model_dir=pickled["llm"], task=TASKS["qc"], rows=toy_rows(8),
-            config=TrainConfig(), out_dir=tmp_path / "run", progress=False,
+            config=TrainParams(), out_dir=tmp_path / "run", progress=False,
         ),
     ):  # fmt: skip
         with pytest.raises(ConfigError, match=r"only pickle weights \(pytorch_model\.bin\)") as e:
@@ -312,7 +312,7 @@ def test_training_refuses_a_pickle_only_init_adapter(
     import peft
     from tiny_lm import toy_rows
 
-    from relevance.model.train import TrainConfig, train_lora
+    from relevance.model.train import TrainParams, train_lora
     from relevance.schema import TASKS
 
     def reached(*args: Any, **kwargs: Any) -> None:
@@ -322,7 +322,7 @@ def test_training_refuses_a_pickle_only_init_adapter(
     monkeypatch.setattr(peft.PeftConfig, "from_pretrained", reached)
     with pytest.raises(ConfigError, match=r"only pickle weights \(adapter_model\.bin\)") as e:
         train_lora(
-            model_dir=tiny_lm_dir, task=TASKS["qc"], rows=toy_rows(8), config=TrainConfig(),
+            model_dir=tiny_lm_dir, task=TASKS["qc"], rows=toy_rows(8), config=TrainParams(),
             out_dir=tmp_path / "run", progress=False, init_adapter=pickled["adapter"],
         )  # fmt: skip
     assert str(e.value).startswith(f"init_adapter: {pickled['adapter']} has")
@@ -367,14 +367,14 @@ def test_translator_hub_ids_need_allow_download_for_every_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_loading
 ) -> None:
     from relevance.augment import translation
-    from relevance.augment.translation import TranslatorConfig, make_translator
+    from relevance.augment.translation import TranslatorParams, make_translator
 
     def no_vllm() -> None:
         raise AssertionError("vllm was imported before the gate")
 
     monkeypatch.setattr(translation, "_import_vllm", no_vllm)
     for backend in ("causal-lm", "seq2seq", "vllm"):
-        config = TranslatorConfig(backend=backend, model=HUB_ID)
+        config = TranslatorParams(backend=backend, model=HUB_ID)
         with pytest.raises(ConfigError) as caught:
             make_translator(config, llm_dir=tmp_path)
         message = str(caught.value)
@@ -390,7 +390,7 @@ def test_translator_hub_ids_need_allow_download_for_every_backend(
     fake = _FakeVllm()
     monkeypatch.setattr(translation, "_import_vllm", lambda: fake)
     translator = make_translator(
-        TranslatorConfig(backend="vllm", model=HUB_ID), llm_dir=tmp_path, allow_download=True
+        TranslatorParams(backend="vllm", model=HUB_ID), llm_dir=tmp_path, allow_download=True
     )
     assert fake.engines == []  # the engine starts on the first translate call
     assert translator.translate(["red shoes"], source="en", target="de") == ["x"]
@@ -402,9 +402,8 @@ def test_scoring_hub_ids_need_allow_download(
     tiny_lm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_loading
 ) -> None:
     from relevance.model import scoring
-    from relevance.model.predict import scorer_for
+    from relevance.model.predict import PredictParams, scorer_for
     from relevance.model.scoring import make_scorer
-    from relevance.params import PredictParams
 
     def no_vllm() -> None:
         raise AssertionError("vllm was imported before the gate")

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from relevance.augment.negatives import NegativesConfig, mine_hard_negatives
+from relevance.augment.negatives import NegativesParams, mine_hard_negatives
 from relevance.errors import ConfigError, DataError
 from relevance.languages import iso_language, target_languages
 from relevance.params import load_section
@@ -69,7 +69,7 @@ ARC = arc_embed({item(k): k for k in range(N)})
 def mine(rows: pd.DataFrame, embed=ARC, *, task: str = "qi", targets=TARGETS, **config):
     config = {"rows_per_language": 40, "source_languages": ("en",), **config}
     return mine_hard_negatives(
-        rows, task=task, targets=targets, config=NegativesConfig(**config), embed=embed
+        rows, task=task, targets=targets, config=NegativesParams(**config), embed=embed
     )
 
 
@@ -234,18 +234,18 @@ def test_same_seed_same_rows_other_seed_other_picks():
 )
 def test_config_validation(kwargs, message):
     with pytest.raises(ConfigError, match=message):
-        NegativesConfig(**kwargs)
+        NegativesParams(**kwargs)
 
 
 def test_config_loads_from_params_yaml(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("negatives:\n  languages: [de, vn]\n  rank_min: 5\n  rank_max: 10\n")
-    config = load_section(NegativesConfig, "negatives", params)
+    config = load_section(NegativesParams, "negatives", params)
     assert config.languages == ("de", "vn") and (config.rank_min, config.rank_max) == (5, 10)
-    assert NegativesConfig().languages == "auto"
+    assert NegativesParams().languages == "auto"
     params.write_text("negatives:\n  rank_mx: 10\n")
     with pytest.raises(ConfigError, match="unknown key"):
-        load_section(NegativesConfig, "negatives", params)
+        load_section(NegativesParams, "negatives", params)
 
 
 def test_too_few_candidates_is_a_config_error():

@@ -11,8 +11,8 @@ import pytest
 
 from relevance.errors import ConfigError, DataError
 from relevance.folds.noise import (
-    FilterConfig,
-    SelfValConfig,
+    FilterParams,
+    SelfValParams,
     apply_filter,
     find_label_issues,
     oof_plan,
@@ -193,15 +193,15 @@ def test_knob_ranges() -> None:
 
 
 def test_configs(tmp_path) -> None:
-    assert SelfValConfig() == SelfValConfig(True, "oof", 2, 0.1, 0.5)
-    assert FilterConfig().action == "remove"
+    assert SelfValParams() == SelfValParams(True, "oof", 2, 0.1, 0.5)
+    assert FilterParams().action == "remove"
     path = tmp_path / "params.yaml"
     path.write_text(
         "selfval:\n  mode: in-sample\n  folds: 1\n  max_flag_fraction: 0\nfilter:\n"
         "  action: relabel\n"
     )
-    assert load_section(SelfValConfig, "selfval", path).max_flag_fraction == 0.0
-    assert load_section(FilterConfig, "filter", path).action == "relabel"
+    assert load_section(SelfValParams, "selfval", path).max_flag_fraction == 0.0
+    assert load_section(FilterParams, "filter", path).action == "relabel"
 
 
 @pytest.mark.parametrize(
@@ -217,7 +217,7 @@ def test_configs(tmp_path) -> None:
 )
 def test_selfval_config_errors(raw, message) -> None:
     with pytest.raises(ConfigError) as err:
-        parse_section(SelfValConfig, raw, name="selfval")
+        parse_section(SelfValParams, raw, name="selfval")
     assert message in str(err.value)
 
 
@@ -225,7 +225,7 @@ def test_filter_config_error() -> None:
     with pytest.raises(
         ConfigError, match=r"params\.yaml:filter\.action: expected one of remove, relabel"
     ):
-        FilterConfig(action="drop")
+        FilterParams(action="drop")
 
 
 # --- oof_plan ---

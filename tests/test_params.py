@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
+from relevance.data.ingest import DataParams, IngestParams
 from relevance.errors import ConfigError
-from relevance.params import DataParams, IngestParams, load_section, load_tasks, parse_section
+from relevance.params import load_section, load_tasks, parse_section
 
 
 def test_defaults_and_values() -> None:
@@ -144,3 +146,16 @@ def test_a_one_key_set_param_is_a_one_line_diff(tmp_path) -> None:
     after = copy.read_text(encoding="utf-8").splitlines()
     changed = [line for line in difflib.ndiff(before, after) if line[:1] in "+-"]
     assert changed == ["-   qc: 0.4", "+   qc: 0.45"]
+
+
+def test_literal_values_are_checked_when_a_section_loads() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Choice:
+        head: Literal["yes_no", "seq_cls"] = "yes_no"
+        bf16: bool | Literal["auto"] = "auto"
+
+    assert parse_section(Choice, {"head": "seq_cls", "bf16": True}, name="x").bf16 is True
+    with pytest.raises(ConfigError, match=r"p.yaml:x.head: expected one of 'yes_no', 'seq_cls'"):
+        parse_section(Choice, {"head": "seq-cls"}, name="x", source="p.yaml")
+    with pytest.raises(ConfigError, match=r"p.yaml:x.bf16: expected"):
+        parse_section(Choice, {"bf16": "on"}, name="x", source="p.yaml")

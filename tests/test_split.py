@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from relevance.data.split import SplitConfig, assign_folds, fold_balance, split_groups
+from relevance.data.split import SplitParams, assign_folds, fold_balance, split_groups
 from relevance.errors import ConfigError, DataError
 from relevance.params import load_section, parse_section
 
@@ -56,20 +56,22 @@ def generated(task: str, n: int = 3000, seed: int = 0) -> pd.DataFrame:
 
 
 def test_config_defaults_and_validation() -> None:
-    assert SplitConfig() == SplitConfig(folds=5, qc_prefix_levels=2, seed=13)
-    assert parse_section(SplitConfig, {"folds": 3}, name="split").folds == 3
-    with pytest.raises(ConfigError, match=r"params.yaml:split.folds must be >= 2, got 1"):
-        parse_section(SplitConfig, {"folds": 1}, name="split")
-    with pytest.raises(ConfigError, match=r"params.yaml:split.qc_prefix_levels must be >= 1"):
-        SplitConfig(qc_prefix_levels=0)
+    assert SplitParams() == SplitParams(folds=5, qc_prefix_levels=2, seed=13)
+    assert parse_section(SplitParams, {"folds": 3}, name="split").folds == 3
+    with pytest.raises(ConfigError, match=r"params.yaml:split: folds must be >= 2, got 1"):
+        parse_section(SplitParams, {"folds": 1}, name="split")
+    with pytest.raises(ConfigError, match=r"^qc_prefix_levels must be >= 1"):
+        SplitParams(qc_prefix_levels=0)
+    with pytest.raises(ConfigError, match=r"^other.yaml:split: qc_prefix_levels must be >= 1"):
+        parse_section(SplitParams, {"qc_prefix_levels": 0}, name="split", source="other.yaml")
     with pytest.raises(ConfigError, match=r"unknown key\(s\) fold"):
-        parse_section(SplitConfig, {"fold": 3}, name="split")
+        parse_section(SplitParams, {"fold": 3}, name="split")
 
 
 def test_load_from_params_file(tmp_path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("split:\n  folds: 4\n  qc_prefix_levels: 1\n  seed: 7\n")
-    assert load_section(SplitConfig, "split", path) == SplitConfig(4, 1, 7)
+    assert load_section(SplitParams, "split", path) == SplitParams(4, 1, 7)
 
 
 def test_groups_per_task() -> None:
@@ -84,24 +86,24 @@ def test_groups_per_task() -> None:
         [1, 0, 1],
     )
     # QI: the exact (already cleaned) query; case differs -> another group.
-    assert split_groups(rows, task="qi", config=SplitConfig()).tolist() == [
+    assert split_groups(rows, task="qi", config=SplitParams()).tolist() == [
         "usb c cable",
         "usb c cable",
         "USB C cable",
     ]
     # QC: the first N levels, and a level name with ", " inside stays whole.
-    assert split_groups(rows, task="qc", config=SplitConfig()).tolist() == [
+    assert split_groups(rows, task="qc", config=SplitParams()).tolist() == [
         "automobiles, parts & accessories,interior accessories",
         "automobiles, parts & accessories,interior accessories",
         "home & garden,kitchen",
     ]
-    one = split_groups(rows, task="QC", config=SplitConfig(qc_prefix_levels=1))
+    one = split_groups(rows, task="QC", config=SplitParams(qc_prefix_levels=1))
     assert one.nunique() == 2
     # The category_levels list column, when present, gives the same keys.
     with_levels = rows.assign(
         category_levels=[["a, b", "c", "d"], ["a, b", "c", "e"], None]  # None: use candidate
     )
-    assert split_groups(with_levels, task="qc", config=SplitConfig()).tolist() == [
+    assert split_groups(with_levels, task="qc", config=SplitParams()).tolist() == [
         "a, b,c",
         "a, b,c",
         "home & garden,kitchen",
@@ -117,7 +119,7 @@ def test_hand_written_ten_rows() -> None:
         ["en", "fr"] * 5,
         [1, 0] * 5,
     )
-    folds = assign_folds(rows, task="qi", config=SplitConfig(folds=5))
+    folds = assign_folds(rows, task="qi", config=SplitParams(folds=5))
     assert folds.dtype == np.int8
     assert sorted(folds.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     assert all(folds[i] == folds[i + 1] for i in range(0, 10, 2))
@@ -138,7 +140,7 @@ def test_hand_written_ten_rows() -> None:
 @pytest.mark.parametrize("task", ["qi", "qc"])
 def test_no_group_in_two_folds_and_balanced(task: str) -> None:
     rows = generated(task)
-    config = SplitConfig()
+    config = SplitParams()
     folds = assign_folds(rows, task=task, config=config)
     groups = split_groups(rows, task=task, config=config)
     assert set(folds.tolist()) == set(range(5))
@@ -161,7 +163,7 @@ def test_stratification_beats_plain_group_kfold() -> None:
     from sklearn.model_selection import GroupKFold
 
     rows = generated("qc", n=4000, seed=3)
-    config = SplitConfig()
+    config = SplitParams()
     groups = split_groups(rows, task="qc", config=config)
     plain = np.zeros(len(rows), dtype=np.int8)
     for f, (_, held) in enumerate(GroupKFold(n_splits=5).split(rows, groups=groups)):
@@ -174,14 +176,14 @@ def test_stratification_beats_plain_group_kfold() -> None:
 
 def test_seeded_determinism() -> None:
     rows = generated("qi", n=2000)
-    a = assign_folds(rows, task="qi", config=SplitConfig(seed=13))
-    b = assign_folds(rows, task="qi", config=SplitConfig(seed=13))
-    c = assign_folds(rows, task="qi", config=SplitConfig(seed=14))
+    a = assign_folds(rows, task="qi", config=SplitParams(seed=13))
+    b = assign_folds(rows, task="qi", config=SplitParams(seed=13))
+    c = assign_folds(rows, task="qi", config=SplitParams(seed=14))
     np.testing.assert_array_equal(a, b)
     assert (a != c).any()
     # The folds follow the rows, not the DataFrame index.
     shifted = rows.set_axis(rows.index + 1000)
-    np.testing.assert_array_equal(assign_folds(shifted, task="qi", config=SplitConfig()), a)
+    np.testing.assert_array_equal(assign_folds(shifted, task="qi", config=SplitParams()), a)
 
 
 def test_too_few_groups() -> None:
@@ -192,13 +194,13 @@ def test_too_few_groups() -> None:
         [1, 0, 1, 0, 1, 0],
     )
     with pytest.raises(DataError) as err:
-        assign_folds(rows, task="qi", config=SplitConfig(folds=5))
+        assign_folds(rows, task="qi", config=SplitParams(folds=5))
     assert "split.folds=5 needs at least 5 groups" in str(err.value)
     assert "only 3 group(s) by query text" in str(err.value)
     with pytest.raises(DataError, match=r"only 3 group\(s\) by category prefix \(2 levels\)"):
-        assign_folds(rows, task="qc", config=SplitConfig(folds=4))
+        assign_folds(rows, task="qc", config=SplitParams(folds=4))
     with pytest.raises(DataError, match=r"only 2 group\(s\) by category prefix \(1 levels\)"):
-        assign_folds(rows, task="qc", config=SplitConfig(folds=3, qc_prefix_levels=1))
+        assign_folds(rows, task="qc", config=SplitParams(folds=3, qc_prefix_levels=1))
 
 
 def test_missing_or_bad_labels() -> None:
@@ -206,12 +208,12 @@ def test_missing_or_bad_labels() -> None:
     with pytest.raises(
         DataError, match=r"1 of 6 row\(s\) are unlabelled \(first row positions \[2\]"
     ):
-        assign_folds(rows, task="qi", config=SplitConfig(folds=2))
+        assign_folds(rows, task="qi", config=SplitParams(folds=2))
     with pytest.raises(DataError, match=r"needs column\(s\) label"):
-        assign_folds(rows.drop(columns="label"), task="qi", config=SplitConfig(folds=2))
+        assign_folds(rows.drop(columns="label"), task="qi", config=SplitParams(folds=2))
     bad = rows.assign(label=[1, 0, 2, 1, 0, 1])
     with pytest.raises(DataError, match=r"labels must be 0 or 1; got \[2\]"):
-        assign_folds(bad, task="qi", config=SplitConfig(folds=2))
+        assign_folds(bad, task="qi", config=SplitParams(folds=2))
 
 
 def test_real_ingested_shape() -> None:
@@ -221,5 +223,5 @@ def test_real_ingested_shape() -> None:
         category_levels=lambda d: [c.split(",") for c in d["candidate"]],
         id=lambda d: range(len(d)),
     )
-    folds = assign_folds(rows, task="qc", config=SplitConfig(folds=3))
+    folds = assign_folds(rows, task="qc", config=SplitParams(folds=3))
     assert set(folds.tolist()) == {0, 1, 2}

@@ -8,9 +8,8 @@ import pytest
 from click.testing import CliRunner
 from competition_files import qc_row, write_jsonl
 
-from relevance.data.ingest import ingest_task
+from relevance.data.ingest import DataParams, ingest_task
 from relevance.data.stats import compute_stats, markdown_report, metrics_view
-from relevance.params import DataParams
 from relevance.schema import TASKS
 
 

@@ -11,10 +11,9 @@ import pytest
 from click.testing import CliRunner
 from competition_files import qi_row, write_jsonl
 
-from relevance.data.ingest import ingest_task
+from relevance.data.ingest import DataParams, ingest_task
 from relevance.errors import DataError
 from relevance.evaluate.submission import ROW_COLUMNS, write_submission
-from relevance.params import DataParams
 from relevance.schema import TASKS
 
 QI = TASKS["qi"]

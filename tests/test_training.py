@@ -28,7 +28,7 @@ from relevance.model.train import (
     RUN_FILE,
     RUN_KEYS,
     SUMMARY_FILE,
-    TrainConfig,
+    TrainParams,
     TrainResult,
     _check_resume,
     publish_model,
@@ -37,7 +37,7 @@ from relevance.model.train import (
 from relevance.schema import TASKS
 
 # A fast, fp32 setting for the tiny model; tests override what they are about.
-FAST_SEED = 42  # TrainConfig's default seed
+FAST_SEED = 42  # TrainParams's default seed
 FAST = {
     "lora_rank": 8,
     "lora_alpha": 32,
@@ -56,8 +56,8 @@ FAST = {
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _config(**overrides) -> TrainConfig:
-    return TrainConfig(**{**FAST, **overrides})
+def _config(**overrides) -> TrainParams:
+    return TrainParams(**{**FAST, **overrides})
 
 
 def _train(
@@ -85,14 +85,14 @@ def trained(tiny_lm_dir, tmp_path_factory) -> TrainResult:
 
 def test_config_rejects_bad_values_and_unknown_keys() -> None:
     with pytest.raises(ConfigError, match="loss must be 'lm' or 'two_way', got 'mse'"):
-        TrainConfig(loss="mse")
+        TrainParams(loss="mse")
     with pytest.raises(ConfigError, match="lora_rank must be an integer >= 1, got 0"):
-        TrainConfig(lora_rank=0)
+        TrainParams(lora_rank=0)
     with pytest.raises(ConfigError, match=r"unknown training params \['lora_r'\]"):
-        TrainConfig.from_dict({"lora_r": 8})
+        TrainParams.from_dict({"lora_r": 8})
     with pytest.raises(ConfigError, match=r"head must be one of \['yes_no', 'seq_cls'\]"):
-        TrainConfig(head="regression")
-    config = TrainConfig.from_dict({"target_modules": ["q_proj", "v_proj"], "bf16": "auto"})
+        TrainParams(head="regression")
+    config = TrainParams.from_dict({"target_modules": ["q_proj", "v_proj"], "bf16": "auto"})
     assert config.target_modules == ("q_proj", "v_proj")
     assert config.to_dict()["target_modules"] == ["q_proj", "v_proj"]
 
@@ -389,7 +389,7 @@ import torch
 from transformers.trainer_callback import TrainerState
 from tiny_lm import toy_rows
 from relevance.schema import TASKS
-from relevance.model.train import TrainConfig, train_lora
+from relevance.model.train import TrainParams, train_lora
 
 torch.set_num_threads(1)  # as the one_torch_thread fixture: the same sums as in-process
 out_dir = Path(sys.argv[4])
@@ -407,7 +407,7 @@ def save_or_die(self, json_path):
 
 TrainerState.save_to_json = save_or_die
 train_lora(model_dir=Path(sys.argv[2]), task=TASKS["qc"], rows=toy_rows(64),
-           config=TrainConfig(**json.loads(sys.argv[3])), out_dir=out_dir, progress=False)
+           config=TrainParams(**json.loads(sys.argv[3])), out_dir=out_dir, progress=False)
 """
 
 
@@ -488,8 +488,8 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from tiny_lm import toy_rows
 from relevance.schema import TASKS
-from relevance.model.train import TrainConfig, publish_model, train_lora
-config = TrainConfig(**json.loads(sys.argv[3]))
+from relevance.model.train import TrainParams, publish_model, train_lora
+config = TrainParams(**json.loads(sys.argv[3]))
 run = train_lora(model_dir=Path(sys.argv[2]), task=TASKS["qc"], rows=toy_rows(32),
                  config=config, out_dir=Path(sys.argv[4]) / "run", progress=False)
 publish_model(run, Path(sys.argv[4]) / "model")
@@ -568,7 +568,7 @@ def test_real_base_llm_end_to_end(tmp_path) -> None:
         model_dir=folder,
         task=TASKS["qi"],
         rows=rows,
-        config=TrainConfig(max_steps=3, per_device_batch_size=4, merge=True, logging_steps=1),
+        config=TrainParams(max_steps=3, per_device_batch_size=4, merge=True, logging_steps=1),
         out_dir=tmp_path,
         progress=False,
     )

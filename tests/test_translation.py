@@ -30,7 +30,7 @@ from relevance.augment.translation import (
     TranslateParams,
     TranslationCache,
     Translator,
-    TranslatorConfig,
+    TranslatorParams,
     build_translated_rows,
     fewshot_prompt,
     gate_translations,
@@ -160,15 +160,15 @@ def tiny_embedder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_configs_reject_bad_values_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"params.yaml:translator.backend"):
-        TranslatorConfig(backend="google")
+        TranslatorParams(backend="google")
     with pytest.raises(ConfigError, match=r"params.yaml:translator.dtype"):
-        TranslatorConfig(dtype="float16")
+        TranslatorParams(dtype="float16")
     with pytest.raises(ConfigError, match=r"params.yaml:translator.model"):
-        TranslatorConfig(backend="seq2seq")
+        TranslatorParams(backend="seq2seq")
     with pytest.raises(ConfigError, match=r"params.yaml:translate.languages"):
         TranslateParams(languages="de")
     with pytest.raises(ConfigError, match=r"unknown key\(s\) min_simlarity"):
-        parse_section(TranslatorConfig, {"min_simlarity": 0.3}, name="translator")
+        parse_section(TranslatorParams, {"min_simlarity": 0.3}, name="translator")
     params = _params(tmp_path / "params.yaml", translate={"languages": ["de", "vn"]})
     assert load_section(TranslateParams, "translate", params).languages == ("de", "vn")
 
@@ -178,7 +178,7 @@ def test_vllm_backend_without_vllm_says_how_to_install(tmp_path: Path) -> None:
         pytest.skip("vllm is installed")
     with pytest.raises(ConfigError, match=r"pip install \.\[gpu\]"):
         make_translator(
-            TranslatorConfig(backend="vllm", model="x/y"), llm_dir=tmp_path, allow_download=True
+            TranslatorParams(backend="vllm", model="x/y"), llm_dir=tmp_path, allow_download=True
         )
 
 
@@ -248,7 +248,7 @@ def test_seq2seq_translator_runs_a_tiny_marian_model(tmp_path: Path) -> None:
     torch.manual_seed(0)
     MarianMTModel(config).save_pretrained(tmp_path)
     translator = make_translator(
-        TranslatorConfig(backend="seq2seq", model=str(tmp_path), max_new_tokens=4, dtype="fp32"),
+        TranslatorParams(backend="seq2seq", model=str(tmp_path), max_new_tokens=4, dtype="fp32"),
         llm_dir=tmp_path / "unused",
     )
     assert isinstance(translator, Seq2SeqTranslator) and translator.family == "marian"
@@ -367,7 +367,7 @@ def test_translate_grouped_splits_by_language_pair(tmp_path: Path) -> None:
 
 
 def test_gate_reasons_on_hand_written_examples() -> None:
-    config = TranslatorConfig(min_similarity=0.8, max_length_ratio=4.0)
+    config = TranslatorParams(min_similarity=0.8, max_length_ratio=4.0)
     cases = [
         # (source, translation, source lang, target lang, similarity, expected)
         ("red shoes", "rote schuhe", "en", "de", 0.95, None),
@@ -403,7 +403,7 @@ def test_gate_reasons_on_hand_written_examples() -> None:
 
 
 def test_gate_checks_in_order_and_skips_missing_similarity() -> None:
-    config = TranslatorConfig(min_similarity=0.8)
+    config = TranslatorParams(min_similarity=0.8)
     # Empty wins over low similarity; runaway over wrong script; copied over wrong script.
     assert gate_translations(
         ["a b", "ab", "tv"],
@@ -452,7 +452,7 @@ def test_translated_rows_are_byte_identical_for_the_same_seed(
     ingested: Path, tmp_path: Path
 ) -> None:
     train = pd.read_parquet(ingested / "train.parquet")
-    config = TranslatorConfig(batch_size=4)
+    config = TranslatorParams(batch_size=4)
 
     def run(seed: int, name: str) -> bytes:
         samples = sample_sources(
@@ -501,7 +501,7 @@ def test_pivot_rows_keep_english_and_report_failures(tmp_path: Path) -> None:
 
     with TranslationCache(tmp_path) as cache:
         result = pivot_rows(
-            rows, translator=Pivot(), cache=cache, embedder=None, config=TranslatorConfig()
+            rows, translator=Pivot(), cache=cache, embedder=None, config=TranslatorParams()
         )
     out = result.rows
     assert list(out.columns) == PIVOT_SCHEMA.names

@@ -28,24 +28,24 @@ from relevance.schema import TASKS
 
 # Section -> the dataclass that loads it (module, class).
 SECTIONS: dict[str, tuple[str, str]] = {
-    "data": ("relevance.params", "DataParams"),
-    "ingest": ("relevance.params", "IngestParams"),
-    "stats": ("relevance.params", "StatsParams"),
-    "split": ("relevance.data.split", "SplitConfig"),
-    "translator": ("relevance.augment.translation", "TranslatorConfig"),
+    "data": ("relevance.data.ingest", "DataParams"),
+    "ingest": ("relevance.data.ingest", "IngestParams"),
+    "stats": ("relevance.data.stats", "StatsParams"),
+    "split": ("relevance.data.split", "SplitParams"),
+    "translator": ("relevance.augment.translation", "TranslatorParams"),
     "translate": ("relevance.augment.translation", "TranslateParams"),
-    "negatives": ("relevance.augment.negatives", "NegativesConfig"),
+    "negatives": ("relevance.augment.negatives", "NegativesParams"),
     "augment": ("relevance.augment.assemble", "AugmentParams"),
-    "selfval": ("relevance.folds.noise", "SelfValConfig"),
-    "filter": ("relevance.folds.noise", "FilterConfig"),
+    "selfval": ("relevance.folds.noise", "SelfValParams"),
+    "filter": ("relevance.folds.noise", "FilterParams"),
     "cv": ("relevance.folds.cv", "CVParams"),
     "input": ("relevance.model.inputs", "InputParams"),
-    "models": ("relevance.params", "ModelsParams"),
-    "predict": ("relevance.params", "PredictParams"),
+    "models": ("relevance.model.base_models", "ModelsParams"),
+    "predict": ("relevance.model.predict", "PredictParams"),
 }
 # Sections with one entry per task: ``train.qc.<field>``, ``threshold.qc``.
 PER_TASK_SECTIONS: dict[str, tuple[str, str] | None] = {
-    "train": ("relevance.model.train", "TrainConfig"),
+    "train": ("relevance.model.train", "TrainParams"),
     "threshold": None,  # a number per task
 }
 TOP_LEVEL_VALUES = ("tasks",)

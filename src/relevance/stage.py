@@ -1,8 +1,22 @@
-"""What every stage script shares: logging set-up, error handling, JSON output.
+"""What every stage script shares: the command decorator, common options, inputs that
+must exist, the hub switch, metrics output.
 
-Stage scripts in ``stages/`` stay thin: options in, library call, outputs out. Errors a
-user can fix (:class:`relevance.errors.RelevanceError`) become ``click.ClickException``:
-the message on stderr and exit code 1, never a traceback and never exit 0.
+Stage scripts in ``stages/`` stay thin: options in, library call, outputs out::
+
+    @stage
+    @task_option
+    @path_option("--train", "Ingested training rows (Parquet).")
+    @metrics_option
+    def main(task: Task, train: Path, metrics: Path, params_path: str) -> None:
+        ...
+
+:func:`stage` makes the Click command (``-h``/``--help``, ``--params``, logging set
+up) and turns errors a user can fix (:class:`relevance.errors.RelevanceError`) into
+``click.ClickException``: the message on stderr and exit code 1, never a traceback and
+never exit 0.
+
+Only what every stage needs lives here: dvc.yaml lists this module as a dependency of
+every stage, so anything added reruns the whole graph.
 """
 
 from __future__ import annotations
@@ -19,7 +33,9 @@ from typing import Any, TypeVar
 
 import click
 
-from relevance.errors import ConfigError, RelevanceError
+from relevance.errors import ConfigError, DataError, RelevanceError
+from relevance.params import load_key
+from relevance.schema import Task, get_task
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,6 +71,14 @@ def force_offline_unless_allowed(allow_download: object, *, source: str = "param
     if constants is not None:
         constants.HF_HUB_OFFLINE = True
     return False
+
+
+def hub_access(params_path: str) -> bool:
+    """``models.allow_download`` of the params file, applied to this process (see
+    :func:`force_offline_unless_allowed`): every stage that loads a model calls it."""
+    return force_offline_unless_allowed(
+        load_key("models", "allow_download", params_path), source=params_path
+    )
 
 
 def user_errors(func: F) -> F:
@@ -119,3 +143,55 @@ def write_metrics(path: Path, data: Any) -> None:
     results, run = split_run_stats(data)
     write_json(path, results)
     write_json(run_stats_path(path), run or {})
+
+
+# ------------------------------------------------------------------ the command
+
+
+def stage(func: Callable[..., Any]) -> click.Command:
+    """A DVC stage's command: ``-h``/``--help``, a ``--params`` option (passed on as
+    ``params_path``), logging set up before the body runs, and user errors as a clean
+    exit 1 (:func:`user_errors`)."""
+
+    @functools.wraps(func)
+    def body(*args: Any, **kwargs: Any) -> Any:
+        setup_logging()
+        return func(*args, **kwargs)
+
+    params = click.option(
+        "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
+    )
+    return click.command(context_settings=HELP_OPTIONS)(params(user_errors(body)))
+
+
+def _task(ctx: click.Context, param: click.Parameter, value: str) -> Task:
+    try:
+        return get_task(value)
+    except ConfigError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+task_option = click.option("--task", "task", required=True, callback=_task, help="Task: qc or qi.")
+
+
+def path_option(name: str, help: str, *, dest: str | None = None, required: bool = True) -> Any:
+    """An option that takes a path (given by dvc.yaml), passed on as a :class:`Path`."""
+    names = (name, dest) if dest else (name,)
+    return click.option(*names, type=click.Path(path_type=Path), required=required, help=help)
+
+
+metrics_option = path_option(
+    "--metrics", "Metrics JSON (run statistics go beside it, to <name>.run.json)."
+)
+cache_dir_option = path_option(
+    "--cache-dir",
+    "Translation/embedding caches [default: $RELEVANCE_CACHE_DIR or ~/.cache/relevance].",
+    required=False,
+)
+
+
+def require_input(path: Path, *, made_by: str) -> Path:
+    """``path``, which an earlier stage writes; a clear error when it is missing."""
+    if not Path(path).exists():
+        raise DataError(f"{path} not found: run {made_by} first")
+    return Path(path)

@@ -54,7 +54,7 @@ GUARDS = ("query_positive", "category_lineage")
 
 
 @dataclasses.dataclass(frozen=True)
-class NegativesConfig:
+class NegativesParams:
     """params.yaml section ``negatives``.
 
     ``languages``: the target languages, ``auto`` (the default) for the stats stage's
@@ -252,7 +252,7 @@ def mine_hard_negatives(
     *,
     task: str,
     targets: Sequence[tuple[str, str]],
-    config: NegativesConfig,
+    config: NegativesParams,
     embed: Callable[[list[str]], np.ndarray],
 ) -> MiningResult:
     """Mine one hard negative per sampled positive, for each target language.

@@ -7,7 +7,7 @@ pivots every non-English query into English (``input.pivot_en``).
 
 Pieces, in the order a stage uses them:
 
-1. :class:`TranslateParams` / :class:`TranslatorConfig`: the ``translate`` and
+1. :class:`TranslateParams` / :class:`TranslatorParams`: the ``translate`` and
    ``translator`` sections of params.yaml.
 2. :func:`sample_sources`: per target language, a seeded sample of source-language train
    rows.
@@ -67,7 +67,7 @@ SEEDX_PROMPT_VERSION = "seedx-v1"
 
 
 @dataclasses.dataclass(frozen=True)
-class TranslatorConfig:
+class TranslatorParams:
     """How texts are translated (params.yaml section ``translator``).
 
     ``backend``: ``causal-lm`` (the base LLM prompted few-shot; the CPU default),
@@ -553,7 +553,7 @@ class VllmTranslator:
 
 
 def make_translator(
-    config: TranslatorConfig, *, llm_dir: Path, allow_download: bool = False
+    config: TranslatorParams, *, llm_dir: Path, allow_download: bool = False
 ) -> Translator:
     """The translator ``config`` describes; ``llm_dir`` is used when ``config.model`` is empty.
 
@@ -779,7 +779,7 @@ def gate_translations(
     source: str | Sequence[str],
     target: str | Sequence[str],
     similarity: Sequence[float] | np.ndarray | None,
-    config: TranslatorConfig,
+    config: TranslatorParams,
 ) -> list[str | None]:
     """Check each translation; None keeps it, else the reason to drop it.
 
@@ -959,7 +959,7 @@ def build_translated_rows(
     translator: Translator,
     cache: TranslationCache,
     embedder: Embedder | None,
-    config: TranslatorConfig,
+    config: TranslatorParams,
     progress: bool = True,
 ) -> TranslatedRows:
     """Translate each sampled row's query into its ``target``, gate it, build the rows.
@@ -1069,7 +1069,7 @@ def pivot_rows(
     translator: Translator,
     cache: TranslationCache,
     embedder: Embedder | None,
-    config: TranslatorConfig,
+    config: TranslatorParams,
     progress: bool = True,
 ) -> TranslatedRows:
     """English pivots of every query: ``query_en``.

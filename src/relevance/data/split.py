@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,8 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from relevance.errors import ConfigError, DataError
-from relevance.schema import category_prefix, get_task
+from relevance.schema import Task, category_prefix, get_task
+from relevance.tables import FOLDS_SCHEMA, read_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ LANGUAGE_COLUMN = "lang"  # ISO 639-1 (``vn`` -> ``vi``), see schema.INGESTED_SC
 
 
 @dataclasses.dataclass(frozen=True)
-class SplitConfig:
+class SplitParams:
     """params.yaml section ``split``.
 
     ``folds``: number of folds K (>= 2); each row is held out in exactly one. The
@@ -54,11 +56,9 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if self.folds < 2:
-            raise ConfigError(f"params.yaml:split.folds must be >= 2, got {self.folds}")
+            raise ConfigError(f"folds must be >= 2, got {self.folds}")
         if self.qc_prefix_levels < 1:
-            raise ConfigError(
-                f"params.yaml:split.qc_prefix_levels must be >= 1, got {self.qc_prefix_levels}"
-            )
+            raise ConfigError(f"qc_prefix_levels must be >= 1, got {self.qc_prefix_levels}")
 
 
 def _require_columns(rows: pd.DataFrame, columns: tuple[str, ...], purpose: str) -> None:
@@ -70,14 +70,14 @@ def _require_columns(rows: pd.DataFrame, columns: tuple[str, ...], purpose: str)
         )
 
 
-def group_key_description(task: str, config: SplitConfig) -> str:
+def group_key_description(task: str, config: SplitParams) -> str:
     """How rows are grouped, for messages: "query text" or "category prefix (2 levels)"."""
     if get_task(task).name == "qi":
         return "query text"
     return f"category prefix ({config.qc_prefix_levels} levels)"
 
 
-def split_groups(rows: pd.DataFrame, *, task: str, config: SplitConfig) -> pd.Series:
+def split_groups(rows: pd.DataFrame, *, task: str, config: SplitParams) -> pd.Series:
     """The group key of every row (a string Series aligned with ``rows``).
 
     QI: the ``query`` column as is (ingestion already cleaned it: NFC, whitespace).
@@ -133,7 +133,7 @@ def _labels(rows: pd.DataFrame) -> np.ndarray:
     return values.astype(np.int8)
 
 
-def assign_folds(rows: pd.DataFrame, *, task: str, config: SplitConfig) -> np.ndarray:
+def assign_folds(rows: pd.DataFrame, *, task: str, config: SplitParams) -> np.ndarray:
     """Fold id (int8, shape ``(len(rows),)``, values ``0..folds-1``) of every row.
 
     ``rows`` are the ingested training rows (``relevance.schema.INGESTED_SCHEMA``): the
@@ -267,3 +267,12 @@ def fold_balance(rows: pd.DataFrame, folds: np.ndarray) -> dict[str, Any]:
             "language_share": dev_lang,
         },
     }
+
+
+def split_task(task: Task, *, train: Path, out: Path, params: SplitParams) -> dict[str, Any]:
+    """The split@<task> stage: read the ingested training rows, write every row's fold
+    (:data:`relevance.tables.FOLDS_SCHEMA`) to ``out``; return the counts."""
+    rows = read_table(train, made_by=f"ingest@{task.name}")
+    folds = assign_folds(rows, task=task.name, config=params)
+    write_table(pd.DataFrame({"id": rows["id"], "fold": folds.astype("int8")}), out, FOLDS_SCHEMA)
+    return {"rows": len(rows), "folds": params.folds, **fold_balance(rows, folds)}

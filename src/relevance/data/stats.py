@@ -6,12 +6,20 @@ the 13k-row sample and on the 640k-row competition data in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 QUANTILES = (0.25, 0.5, 0.75, 0.95)
+
+
+@dataclasses.dataclass(frozen=True)
+class StatsParams:
+    """Dataset statistics."""
+
+    top_categories: int = 20  # how many top-level categories to list (QC)
 
 
 def _sql_path(path: Path) -> str:

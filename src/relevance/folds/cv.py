@@ -35,18 +35,16 @@ class CVParams:
 
     def __post_init__(self) -> None:
         if self.folds == 1 or self.folds < 0:
-            raise ConfigError(f"params.yaml:cv.folds: expected 0 (off) or >= 2, got {self.folds}")
+            raise ConfigError(f"folds: expected 0 (off) or >= 2, got {self.folds}")
         if self.ensemble and self.folds == 0:
-            raise ConfigError("params.yaml:cv.ensemble: true needs cv.folds >= 2 (fold models)")
+            raise ConfigError("ensemble: true needs cv.folds >= 2 (fold models)")
         if self.weights and len(self.weights) != self.folds:
             raise ConfigError(
-                f"params.yaml:cv.weights: expected {self.folds} weights (one per fold model) "
+                f"weights: expected {self.folds} weights (one per fold model) "
                 f"or none, got {len(self.weights)}"
             )
         if any(w < 0 for w in self.weights) or (self.weights and sum(self.weights) <= 0):
-            raise ConfigError(
-                f"params.yaml:cv.weights: expected non-negative weights, got {self.weights}"
-            )
+            raise ConfigError(f"weights: expected non-negative weights, got {self.weights}")
 
 
 def cv_report(oof: pd.DataFrame, *, threshold: float) -> dict[str, Any]:

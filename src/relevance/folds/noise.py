@@ -16,7 +16,7 @@ disagrees with. Which rows count as "confidently" wrong follows confident learni
    lowest first; cleanlab's ``rank_by="self_confidence"``) and at most
    ``floor(max_flag_fraction * n)`` are flagged.
 
-Where the scores come from (``SelfValConfig.mode``):
+Where the scores come from (``SelfValParams.mode``):
 
 - ``in-sample`` (the paper): one filter model trained on all rows scores all rows. It
   has seen every label it judges, and a big enough model memorises its noisy labels,
@@ -51,7 +51,7 @@ LANGUAGE_COLUMN = "lang"
 
 
 @dataclasses.dataclass(frozen=True)
-class SelfValConfig:
+class SelfValParams:
     """params.yaml section ``selfval``: how the filter models score the training rows.
 
     ``enabled``: false skips self-validation (no row is flagged).
@@ -103,7 +103,7 @@ class SelfValConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class FilterConfig:
+class FilterParams:
     """params.yaml section ``filter``: what happens to flagged rows.
 
     ``action``: ``remove`` (the paper: drop them) or ``relabel`` (flip their label and

@@ -31,10 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relevance.folds.noise import SelfValConfig, oof_plan
-from relevance.model.predict import scorer_for
-from relevance.model.train import TrainConfig, publish_model, train_lora
-from relevance.params import PredictParams
+from relevance.folds.noise import SelfValParams, oof_plan
+from relevance.model.predict import PredictParams, scorer_for
+from relevance.model.train import TrainParams, publish_model, train_lora
 from relevance.schema import Task
 
 logger = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ def train_fold_models(
     *,
     task: Task,
     base_model: Path,
-    train_config: TrainConfig,
+    train_config: TrainParams,
     predict_params: PredictParams,
     work_dir: Path,
     publish_dir: Path | None = None,
@@ -119,9 +118,9 @@ def self_validate(
     *,
     task: Task,
     base_model: Path,
-    train_config: TrainConfig,
+    train_config: TrainParams,
     predict_params: PredictParams,
-    config: SelfValConfig,
+    config: SelfValParams,
     work_dir: Path,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """p(yes) for every training row from a filter model, and what it cost.

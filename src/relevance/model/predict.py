@@ -8,6 +8,7 @@ one model is in memory at a time (:func:`predict_ensemble`).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import math
@@ -23,11 +24,43 @@ import torch
 
 from relevance.errors import ConfigError, DataError
 from relevance.model.scoring import check_yes_no_for_vllm, make_scorer
-from relevance.params import PredictParams
 from relevance.schema import Task
 from relevance.tables import PREDICTION_SCHEMA, write_arrow
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictParams:
+    """Scoring p(yes) for dev/test rows.
+
+    ``backend``: ``hf`` (transformers; bf16 on capable CPUs and GPUs) or ``vllm``
+    (CUDA GPUs, ``pip install .[gpu]``). ``batch_size`` rows per forward pass (hf);
+    rows are sorted by length first, so padding stays small.
+    """
+
+    backend: str = "hf"
+    batch_size: int = 32
+    max_length: int = 256
+    device: str = "auto"
+    dtype: str = "auto"
+    tensor_parallel_size: int = 1  # vllm only
+    gpu_memory_utilization: float = 0.9  # vllm only
+    # The answer for a dev/test record that cannot be scored (quarantined at ingest but
+    # its id readable): every id must be in the submission. Read by evaluate, not by
+    # predict. 1: the majority class (~69% QC / ~62% QI positive).
+    fallback_label: int = 1
+
+    def __post_init__(self) -> None:
+        if self.fallback_label not in (0, 1):
+            raise ConfigError(f"fallback_label: expected 0 or 1, got {self.fallback_label!r}")
+        if self.backend not in ("hf", "vllm"):
+            raise ConfigError(f"backend: expected hf or vllm, got {self.backend!r}")
+        if self.batch_size < 1 or self.max_length < 16:
+            raise ConfigError(
+                "batch_size must be >= 1 and max_length >= 16, got "
+                f"{self.batch_size} and {self.max_length}"
+            )
 
 
 def scorer_for(

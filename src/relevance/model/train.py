@@ -99,7 +99,7 @@ _RESUMABLE_CHANGES = {
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainParams:
     """LoRA training settings. Defaults suit this 2-core CPU and gemma-3-270m.
 
     The paper's GPU values (Qwen3-14B-Base, Yin et al. 2025) are rank 32, dropout 0.1,
@@ -231,7 +231,7 @@ class TrainConfig:
             raise ConfigError("invalid training config: " + "; ".join(problems))
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any]) -> TrainParams:
         """Build from a params section; unknown keys are an error, lists become tuples."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -252,12 +252,12 @@ class TrainConfig:
 
 
 # The paper's GPU settings (Qwen3-14B-Base on GPUs), for params files to start from.
-PAPER_GPU_CONFIGS: dict[str, TrainConfig] = {
-    "qc": TrainConfig(
+PAPER_GPU_CONFIGS: dict[str, TrainParams] = {
+    "qc": TrainParams(
         lora_rank=32, lora_alpha=64, lora_dropout=0.1, learning_rate=7.5e-5, epochs=1,
         per_device_batch_size=16, gradient_accumulation_steps=8, max_length=256,
     ),
-    "qi": TrainConfig(
+    "qi": TrainParams(
         lora_rank=32, lora_alpha=64, lora_dropout=0.1, learning_rate=5e-5, epochs=2,
         per_device_batch_size=8, gradient_accumulation_steps=8, max_length=512,
     ),
@@ -363,7 +363,7 @@ def _adapter_fingerprint(adapter_dir: Path) -> str:
 _PEFT_TASK = {"yes_no": "CAUSAL_LM", "seq_cls": "SEQ_CLS"}
 
 
-def _check_init_adapter(init_adapter: Path, *, config: TrainConfig, model_fingerprint: str) -> None:
+def _check_init_adapter(init_adapter: Path, *, config: TrainParams, model_fingerprint: str) -> None:
     """ConfigError unless ``init_adapter`` is a LoRA adapter this run can continue from:
     same rank and alpha (the weights mean something else under another scale), same head
     (peft task type and prompt meta), same base weights (meta ``base_model_fingerprint``,
@@ -521,7 +521,7 @@ def _answer_trainer_class() -> type:
     return AnswerTrainer
 
 
-def _precision(config: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
+def _precision(config: TrainParams, device: torch.device) -> tuple[bool, torch.dtype]:
     """(bf16 autocast on?, dtype of the base weights)."""
     fast_bf16 = supports_bf16(device)
     if config.bf16 is True and not fast_bf16:
@@ -538,7 +538,7 @@ def _precision(config: TrainConfig, device: torch.device) -> tuple[bool, torch.d
 
 
 def _training_arguments(
-    config: TrainConfig, *, out_dir: Path, device: torch.device, use_bf16: bool, progress: bool
+    config: TrainParams, *, out_dir: Path, device: torch.device, use_bf16: bool, progress: bool
 ) -> Any:
     from transformers import TrainingArguments
 
@@ -714,7 +714,7 @@ def _check_resume(out_dir: Path, run: dict[str, Any], *, restart_on_mismatch: bo
     return None
 
 
-def _earlier_summary(out_dir: Path, config: TrainConfig, step: int) -> dict[str, Any] | None:
+def _earlier_summary(out_dir: Path, config: TrainParams, step: int) -> dict[str, Any] | None:
     """The summary of the earlier run in ``out_dir`` whose last checkpoint is ``step``.
 
     Only when it had exactly this run's settings (its checkpoints already passed
@@ -752,7 +752,7 @@ def train_lora(
     model_dir: str | Path,
     task: Task,
     rows: pd.DataFrame,
-    config: TrainConfig,
+    config: TrainParams,
     out_dir: str | Path,
     restart_on_mismatch: bool = False,
     progress: bool = True,
