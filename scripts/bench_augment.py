@@ -62,26 +62,30 @@ def main(
     from relevance.augment.assemble import AugmentParams, assemble
     from relevance.augment.embedding import Embedder
     from relevance.augment.negatives import (
-        NegativesConfig,
+        NegativesParams,
         mine_hard_negatives,
         translate_negatives,
     )
-    from relevance.augment.translation import (
-        TranslationCache,
-        TranslatorConfig,
-        build_translated_rows,
-        make_translator,
-        sample_sources,
-    )
+    from relevance.augment.translate import build_translated_rows, sample_sources
+    from relevance.augment.translation_cache import TranslationCache
+    from relevance.augment.translators import TranslatorParams, make_translator
     from relevance.data.ingest import read_split
-    from relevance.data.split import SplitConfig, assign_folds
+    from relevance.data.split import SplitParams, assign_folds
     from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
-    from relevance.folds.noise import SelfValConfig, apply_filter, find_label_issues
-    from relevance.folds.selfval import self_validate
+    from relevance.folds.filter import apply_filter
+    from relevance.folds.selfval import (
+        SelfValParams,
+        find_label_issues,
+        flagged_rows,
+        self_validate,
+    )
+    from relevance.folds.training import LoraFoldTrainer
     from relevance.kvstore import KeyValueStore
+    from relevance.model.checkpoints import publish_model
+    from relevance.model.predict import PredictParams
     from relevance.model.scoring import HFScorer
-    from relevance.model.train import TrainConfig, publish_model, train_lora
-    from relevance.params import PredictParams, load_section, load_task_value, parse_section
+    from relevance.model.train import TrainParams, train_lora
+    from relevance.params import load_section, load_task_value, parse_section
     from relevance.schema import TASKS
 
     params = ROOT / "params.yaml"
@@ -97,9 +101,9 @@ def main(
         "eval_rows": len(held),
         "eval_positive_rate": round(float(labels.mean()), 4),
     }
-    translator_config = load_section(TranslatorConfig, "translator", params)
+    translator_config = load_section(TranslatorParams, "translator", params)
     train_config = parse_section(
-        TrainConfig, load_task_value("train", "qc", params), name="train.qc"
+        TrainParams, load_task_value("train", "qc", params), name="train.qc"
     )
     train_config = replace(train_config, save_steps=10_000)
     predict_params = load_section(PredictParams, "predict", params)
@@ -142,7 +146,7 @@ def main(
             "seconds": round(seconds, 1),
             "texts_per_second": round(len(candidates) / seconds, 1),
         }
-        negatives_config = NegativesConfig(
+        negatives_config = NegativesParams(
             rows_per_language=negative_rows, source_languages=("en",), seed=seed
         )
         start = time.perf_counter()
@@ -160,7 +164,7 @@ def main(
         folds = pd.DataFrame(
             {
                 "id": train["id"],
-                "fold": assign_folds(train, task="qc", config=SplitConfig(folds=4, seed=seed)),
+                "fold": assign_folds(train, task="qc", config=SplitParams(folds=4, seed=seed)),
             }
         )
 
@@ -173,18 +177,20 @@ def main(
 
         # 3. Self-validation on the fully augmented table.
         full = table(True, True)
-        selfval_config = load_section(SelfValConfig, "selfval", params)
+        selfval_config = load_section(SelfValParams, "selfval", params)
         start = time.perf_counter()
-        scores, summary = self_validate(
-            full, task=task, base_model=LLM, train_config=train_config,
-            predict_params=predict_params, config=selfval_config, work_dir=tmp / "selfval",
+        trainer = LoraFoldTrainer(
+            task=task, base_model=LLM, train_params=train_config,
+            predict_params=predict_params, work_dir=tmp / "selfval",
         )  # fmt: skip
+        scores, summary = self_validate(full, params=selfval_config, trainer=trainer)
         issues = find_label_issues(
             labels=full["label"].to_numpy(), p_yes=scores["p_yes"].to_numpy(),
             max_flag_fraction=selfval_config.max_flag_fraction,
             min_confidence=selfval_config.min_confidence,
         )  # fmt: skip
-        filtered, filter_counts = apply_filter(full, issues, action="remove")
+        flagged = flagged_rows(full, scores["p_yes"].to_numpy(), issues)
+        filtered, filter_counts = apply_filter(full, flagged, action="remove")
         report["selfval"] = {
             "mode": selfval_config.mode,
             "rows": len(full),

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import click
 
-from relevance.tools.synthetic import SampleConfig, write_sample
+from relevance.tools.synthetic.config import SampleConfig
+from relevance.tools.synthetic.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -37,6 +37,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -185,12 +186,12 @@ def throughput(rows: int, batch_size: int, naive_rows: int) -> None:
 @click.option("--batch-size", default=16, show_default=True)
 def train_step(steps: int, batch_size: int) -> None:
     """Seconds per LoRA optimizer step (rank 16, all-linear) and peak RSS."""
-    from relevance.model.train import TrainConfig, train_lora
+    from relevance.model.train import TrainParams, train_lora
     from relevance.schema import TASKS
 
     frame = sample_rows(steps * batch_size, seed=1)
     frame["label"] = frame["label"].fillna(1).astype(int)
-    config = TrainConfig(
+    config = TrainParams(
         per_device_batch_size=batch_size,
         max_steps=steps,
         lora_dropout=0.0,
@@ -235,7 +236,7 @@ def heads(steps: int, batch_size: int, rows: int, score_batch_size: int, repeats
     load from other processes on this shared machine hits both alike.
     """
     from relevance.model.scoring import HFScorer
-    from relevance.model.train import TrainConfig, train_lora
+    from relevance.model.train import TrainParams, train_lora
     from relevance.schema import TASKS
 
     task = TASKS["qc"]
@@ -247,7 +248,7 @@ def heads(steps: int, batch_size: int, rows: int, score_batch_size: int, repeats
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(repeats):
             for head, out in figures.items():
-                config = TrainConfig(head=head, per_device_batch_size=batch_size,
+                config = TrainParams(head=head, per_device_batch_size=batch_size,
                                      max_steps=steps, logging_steps=1, save_steps=10_000,
                                      seed=1, merge=True)  # fmt: skip
                 run = train_lora(model_dir=BASE, task=task, rows=train, config=config,
@@ -298,9 +299,9 @@ def real_data(
 
     from relevance.data.ingest import read_split
     from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
+    from relevance.model.checkpoints import publish_model
     from relevance.model.scoring import HFScorer
-    from relevance.model.train import TrainConfig, publish_model, train_lora
-    from relevance.params import load_task_value, parse_section
+    from relevance.model.train import load_train_params, train_lora
     from relevance.schema import TASKS, category_prefix
 
     task = TASKS["qc"]
@@ -324,12 +325,10 @@ def real_data(
     lr.fit(vectorizer.fit_transform(text(train)), train["label"].to_numpy(int))
     tfidf = lr.predict_proba(vectorizer.transform(text(held)))[:, 1]
 
-    config = parse_section(
-        TrainConfig, load_task_value("train", "qc", ROOT / "params.yaml"), name="train.qc"
-    )
-    config = TrainConfig.from_dict(
-        {**config.to_dict(), "epochs": epochs, "seed": seed, "merge": True, "save_steps": 10_000}
-    )
+    config = replace(
+        load_train_params("qc", ROOT / "params.yaml"),
+        epochs=float(epochs), seed=seed, merge=True, save_steps=10_000,
+    )  # fmt: skip
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = train_lora(
@@ -420,19 +419,19 @@ def cv_split(
     from sklearn.model_selection import StratifiedKFold
 
     from relevance.data.ingest import read_split
-    from relevance.data.split import SplitConfig, assign_folds, split_groups
-    from relevance.folds.cv import cv_report
-    from relevance.folds.noise import oof_plan
-    from relevance.folds.selfval import train_fold_models
-    from relevance.model.train import TrainConfig
-    from relevance.params import PredictParams, load_task_value, parse_section
+    from relevance.data.split import SplitParams, assign_folds, split_groups
+    from relevance.evaluate.metrics import cv_report
+    from relevance.folds.plan import oof_plan
+    from relevance.folds.training import train_fold_models
+    from relevance.model.predict import PredictParams
+    from relevance.model.train import load_train_params
     from relevance.schema import TASKS
 
     task = TASKS["qc"]
     everything = pd.DataFrame(read_split(data_dir / "train_QC.txt", task=task, split="train").rows)
     data = everything.sample(n=min(rows, len(everything)), random_state=seed)
     data = data.reset_index(drop=True)
-    split_config = SplitConfig(folds=folds, qc_prefix_levels=prefix_levels, seed=seed)
+    split_config = SplitParams(folds=folds, qc_prefix_levels=prefix_levels, seed=seed)
     groups = split_groups(data, task="qc", config=split_config)
     strata = data["language"].astype(str) + "|" + data["label"].astype(str)
     random_folds = np.empty(len(data), dtype=np.int64)
@@ -445,10 +444,7 @@ def cv_split(
         "random": random_folds,
     }
 
-    config = parse_section(
-        TrainConfig, load_task_value("train", "qc", ROOT / "params.yaml"), name="train.qc"
-    )
-    config = TrainConfig.from_dict({**config.to_dict(), "seed": seed, "save_steps": 10_000})
+    config = replace(load_train_params("qc", ROOT / "params.yaml"), seed=seed, save_steps=10_000)
     threshold = 0.4
 
     def text(frame: pd.DataFrame) -> pd.Series:
@@ -463,7 +459,7 @@ def cv_split(
             for f in range(folds)
         ]
         rows_with_fold = data.assign(fold=fold_ids)
-        plan = oof_plan(fold_ids, mode="oof", folds=folds)
+        plan = oof_plan(fold_ids, mode="oof", folds=folds, key="--folds")
         tfidf = np.full(len(data), np.nan)
         for train_idx, held_idx in plan:
             vectorizer = TfidfVectorizer(
@@ -498,7 +494,7 @@ def cv_split(
                     plan,
                     task=task,
                     base_model=BASE,
-                    train_config=config,
+                    train_params=config,
                     predict_params=PredictParams(),
                     work_dir=Path(tmp),
                 )

@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from relevance.stage import setup_logging, user_errors
-from relevance.tools.synthetic import DEFAULT_SIZES, SampleConfig, write_sample
+from relevance.tools.synthetic.config import DEFAULT_SIZES, SampleConfig
+from relevance.tools.synthetic.sample import write_sample
 
 
 def _count_option(task: str, split: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -11,48 +11,24 @@ import _venv_check  # noqa: F401  (first: a clear error outside the project's ve
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from relevance.augment.assemble import AugmentParams, assemble
-from relevance.errors import DataError
+from relevance.augment.assemble import AugmentParams, assemble_task
 from relevance.params import load_section
-from relevance.schema import get_task
-from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
-from relevance.tables import AUGMENTED_SCHEMA, write_table
+from relevance.schema import Task
+from relevance.stage import metrics_option, path_option, stage, task_option, write_metrics
 
 
-def _read(path: Path, what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path} not found: run the {what} stage first")
-    return pd.read_parquet(path)
-
-
-@click.command(context_settings=HELP_OPTIONS)
-@click.option("--task", "task_name", required=True, help="Task: qc or qi.")
-@click.option(
-    "--train", "train_path", type=click.Path(path_type=Path), required=True,
-    help="Ingested training rows (Parquet).",
-)  # fmt: skip
-@click.option(
-    "--folds", type=click.Path(path_type=Path), required=True, help="split@<task> output."
-)
-@click.option(
-    "--translated", type=click.Path(path_type=Path), required=True,
-    help="translate@<task> output.",
-)  # fmt: skip
-@click.option(
-    "--negatives", type=click.Path(path_type=Path), required=True,
-    help="negatives@<task> output.",
-)  # fmt: skip
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet out.")
-@click.option("--metrics", type=click.Path(path_type=Path), required=True, help="Metrics JSON.")
-@click.option(
-    "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
-)
-@user_errors
+@stage
+@task_option
+@path_option("--train", "Ingested training rows (Parquet).")
+@path_option("--folds", "split@<task> output.")
+@path_option("--translated", "translate@<task> output.")
+@path_option("--negatives", "negatives@<task> output.")
+@path_option("--out", "The training table (Parquet).")
+@metrics_option
 def main(
-    task_name: str,
-    train_path: Path,
+    task: Task,
+    train: Path,
     folds: Path,
     translated: Path,
     negatives: Path,
@@ -61,18 +37,16 @@ def main(
     params_path: str,
 ) -> None:
     """Build one task's training table from the original rows and the augmentations."""
-    setup_logging()
-    task = get_task(task_name)
     params = load_section(AugmentParams, "augment", params_path)
-    table, counts = assemble(
-        original=_read(train_path, f"ingest@{task.name}"),
-        folds=_read(folds, f"split@{task.name}"),
-        translated=_read(translated, f"translate@{task.name}"),
-        negatives=_read(negatives, f"negatives@{task.name}"),
+    counts = assemble_task(
+        task,
+        train=train,
+        folds=folds,
+        translated=translated,
+        negatives=negatives,
+        out=out,
         params=params,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_table(table, out, AUGMENTED_SCHEMA)
     write_metrics(metrics, counts)
     by = counts["rows_by_source"]
     click.echo(

@@ -14,20 +14,11 @@ from pathlib import Path
 import click
 
 from relevance.check_params import check_params_file
-from relevance.stage import HELP_OPTIONS, user_errors
+from relevance.stage import path_option, stage
 
 
-@click.command(context_settings=HELP_OPTIONS)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Marker written when every key is known (a dependency of the first stages).",
-)
-@click.option(
-    "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
-)
-@user_errors
+@stage
+@path_option("--out", "Marker written when every key is known (the first stages depend on it).")
 def main(out: Path, params_path: str) -> None:
     """Check that every key of the params file is one some stage reads."""
     checked = check_params_file(params_path)

@@ -1,7 +1,8 @@
 """DVC stage filter@<task>: drop (or relabel) the rows selfval@<task> flagged.
 
 ``filter.action`` remove (the paper) or relabel (flip the label to the filter model's
-answer). An empty flag list (self-validation off) passes the rows through unchanged.
+answer). Flags match rows by id. An empty flag list (self-validation off) passes the
+rows through unchanged.
 """
 
 from __future__ import annotations
@@ -11,56 +12,29 @@ import _venv_check  # noqa: F401  (first: a clear error outside the project's ve
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from relevance.errors import DataError
-from relevance.folds.noise import FilterParams, apply_filter
+from relevance.folds.filter import FilterParams, filter_task
 from relevance.params import load_section
-from relevance.schema import get_task
-from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_metrics
-from relevance.tables import AUGMENTED_SCHEMA, write_table
+from relevance.schema import Task
+from relevance.stage import metrics_option, path_option, stage, task_option, write_metrics
 
 
-@click.command(context_settings=HELP_OPTIONS)
-@click.option("--task", "task_name", required=True, help="Task: qc or qi.")
-@click.option(
-    "--train", "train_path", type=click.Path(path_type=Path), required=True,
-    help="Assembled training rows (assemble@<task>).",
-)  # fmt: skip
-@click.option(
-    "--flagged", type=click.Path(path_type=Path), required=True, help="selfval@<task> flags."
-)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Parquet out.")
-@click.option("--metrics", type=click.Path(path_type=Path), required=True, help="Metrics JSON.")
-@click.option(
-    "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
-)
-@user_errors
+@stage
+@task_option
+@path_option("--train", "Assembled training rows (assemble@<task>).")
+@path_option("--flagged", "selfval@<task> flags.")
+@path_option("--out", "Parquet out: the training rows that stay.")
+@metrics_option
 def main(
-    task_name: str, train_path: Path, flagged: Path, out: Path, metrics: Path, params_path: str
+    task: Task, train: Path, flagged: Path, out: Path, metrics: Path, params_path: str
 ) -> None:
     """Apply the self-validation flags to one task's training rows."""
-    setup_logging()
-    task = get_task(task_name)
-    config = load_section(FilterParams, "filter", params_path)
-    for path, stage in ((train_path, "assemble"), (flagged, "selfval")):
-        if not path.is_file():
-            raise DataError(f"{path} not found: run {stage}@{task.name} first")
-    rows = pd.read_parquet(train_path)
-    hits = pd.read_parquet(flagged)
-    unknown = sorted(set(hits["id"]) - set(rows["id"]))
-    if unknown:
-        raise DataError(
-            f"{flagged}: {len(unknown)} flagged ids are not in {train_path} (first "
-            f"{unknown[0]!r}); rerun selfval@{task.name}"
-        )
-    reason = rows["id"].map(hits.set_index("id")["reason"])
-    flags = pd.DataFrame({"flagged": reason.notna().to_numpy(), "reason": reason.to_numpy()})
-    filtered, counts = apply_filter(rows, flags, action=config.action)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_table(filtered, out, AUGMENTED_SCHEMA, keep_extra=True)
-    write_metrics(metrics, {"action": config.action, **counts})
-    click.echo(f"filter@{task.name}: {len(rows)} rows in, {len(filtered)} out -> {out}")
+    params = load_section(FilterParams, "filter", params_path)
+    counts = filter_task(task, train=train, flagged=flagged, out=out, params=params)
+    write_metrics(metrics, counts)
+    click.echo(
+        f"filter@{task.name}: {counts['rows_in']} rows in, {counts['rows_out']} out -> {out}"
+    )
 
 
 if __name__ == "__main__":

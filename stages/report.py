@@ -10,28 +10,16 @@ import click
 
 from relevance.evaluate.report import build_report
 from relevance.params import load_tasks
-from relevance.stage import HELP_OPTIONS, setup_logging, user_errors
+from relevance.stage import path_option, stage
 
 
-@click.command(context_settings=HELP_OPTIONS)
-@click.option(
-    "--metrics-dir", type=click.Path(path_type=Path), required=True, help="metrics/ folder."
-)
-@click.option(
-    "--reports-dir", type=click.Path(path_type=Path), required=True,
-    help="reports/ folder (threshold curves, ablation.md; report.md links are relative to it).",
-)  # fmt: skip
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="report.md to write.")
-@click.option(
-    "--figures", type=click.Path(path_type=Path), required=True, help="Folder for its PNGs."
-)
-@click.option(
-    "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
-)
-@user_errors
+@stage
+@path_option("--metrics-dir", "metrics/ folder.")
+@path_option("--reports-dir", "reports/ folder (curves, ablation.md; report.md links from it).")
+@path_option("--out", "report.md to write.")
+@path_option("--figures", "Folder for its PNGs.")
 def main(metrics_dir: Path, reports_dir: Path, out: Path, figures: Path, params_path: str) -> None:
     """Write the run report."""
-    setup_logging()
     tasks = load_tasks(params_path)
     text = build_report(
         metrics_dir=metrics_dir, reports_dir=reports_dir, figures_dir=figures, tasks=tasks

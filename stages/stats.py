@@ -1,4 +1,9 @@
-"""DVC stage stats@<task>: DuckDB statistics over the ingested Parquet files."""
+"""DVC stage stats@<task>: DuckDB statistics of the ingested splits.
+
+Rows per split x language x label (the paper's Table 1), the languages dev/test have
+and train lacks (what translation augmentation and hard negatives fill), duplicate and
+conflicting pairs, query lengths and, for QC, category depths and top levels.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +13,31 @@ from pathlib import Path
 
 import click
 
-from relevance.data.stats import StatsParams, compute_stats, markdown_report, metrics_view
-from relevance.errors import DataError
+from relevance.data.stats import StatsParams, markdown_report, metrics_view, stats_task
 from relevance.params import load_section
-from relevance.schema import SPLITS, get_task
-from relevance.stage import HELP_OPTIONS, setup_logging, user_errors, write_json, write_metrics
+from relevance.schema import Task
+from relevance.stage import (
+    metrics_option,
+    path_option,
+    stage,
+    task_option,
+    write_json,
+    write_metrics,
+)
 
 
-@click.command(context_settings=HELP_OPTIONS)
-@click.option("--task", "task_name", required=True, help="Task: qc or qi.")
-@click.option(
-    "--ingested", type=click.Path(path_type=Path), required=True, help="ingest@<task> output dir."
-)
-@click.option(
-    "--languages-out",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="JSON with languages per split and those missing from train (read by translate).",
-)
-@click.option("--metrics", type=click.Path(path_type=Path), required=True, help="Metrics JSON.")
-@click.option("--report", type=click.Path(path_type=Path), required=True, help="Markdown report.")
-@click.option(
-    "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
-)
-@user_errors
+@stage
+@task_option
+@path_option("--ingested", "ingest@<task> output dir.")
+@path_option("--languages-out", "JSON: languages per split and those missing from train.")
+@metrics_option
+@path_option("--report", "Markdown report.")
 def main(
-    task_name: str,
-    ingested: Path,
-    languages_out: Path,
-    metrics: Path,
-    report: Path,
-    params_path: str,
+    task: Task, ingested: Path, languages_out: Path, metrics: Path, report: Path, params_path: str
 ) -> None:
     """Rows per split x language x label, missing languages, pairs, lengths, categories."""
-    setup_logging()
-    task = get_task(task_name)
-    params = load_section(StatsParams, "stats", params_path)
-    split_files = {
-        s: ingested / f"{s}.parquet" for s in SPLITS if (ingested / f"{s}.parquet").is_file()
-    }
-    if "train" not in split_files:
-        raise DataError(f"{ingested}/train.parquet not found: run ingest@{task.name} first")
-    stats = compute_stats(
-        split_files, is_qc=task.name == "qc", top_categories=params.top_categories
+    stats = stats_task(
+        task, ingested=ingested, params=load_section(StatsParams, "stats", params_path)
     )
     write_json(languages_out, stats["languages"])
     write_metrics(metrics, metrics_view(stats))

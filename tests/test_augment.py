@@ -1,4 +1,5 @@
-"""assemble(): original + translated + negatives, with folds inherited from source rows."""
+"""assemble(): original + translated + negatives, with folds inherited from source rows;
+assemble_task(): the stage around it, from and to Parquet."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from relevance.augment.assemble import AugmentParams, assemble
+from relevance.augment.assemble import AugmentParams, assemble, assemble_task
 from relevance.errors import DataError
+from relevance.schema import TASKS
 from relevance.tables import AUGMENTED_SCHEMA, to_arrow
 
 
@@ -114,3 +116,27 @@ def test_parquet_bytes_are_reproducible() -> None:
         return buffer.getvalue()
 
     assert write() == write()
+
+
+def test_assemble_task_reads_the_stage_outputs_and_writes_the_table(tmp_path) -> None:
+    inputs = {
+        "train": _original(), "folds": FOLDS, "translated": TRANSLATED, "negatives": NEGATIVES,
+    }  # fmt: skip
+    paths = {name: tmp_path / f"{name}.parquet" for name in inputs}
+    for name, frame in inputs.items():
+        frame.to_parquet(paths[name])
+    out = tmp_path / "out" / "augmented.parquet"
+    params = AugmentParams(negatives=False)
+    counts = assemble_task(TASKS["qc"], **paths, out=out, params=params)
+    expected, expected_counts = assemble(
+        original=_original(), folds=FOLDS, translated=TRANSLATED, negatives=NEGATIVES,
+        params=params,
+    )  # fmt: skip
+    assert counts == expected_counts and counts["available"]["negative"] == 1
+    written = pq.read_table(out)
+    assert written.schema.names == AUGMENTED_SCHEMA.names
+    assert written.equals(to_arrow(expected, AUGMENTED_SCHEMA))
+
+    paths["negatives"].unlink()  # read even when switched off: its rows are counted
+    with pytest.raises(DataError, match=r"negatives.parquet not found: run negatives@qc first"):
+        assemble_task(TASKS["qc"], **paths, out=out, params=params)

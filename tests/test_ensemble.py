@@ -12,11 +12,13 @@ import pytest
 from tiny_lm import build_tiny_lm, toy_rows
 
 from relevance.errors import ConfigError, DataError
+from relevance.model.inputs import InputParams
 from relevance.model.predict import (
     PredictParams,
     average_p_yes,
     ensemble_weights,
     predict_ensemble,
+    predict_task,
     scorer_for,
 )
 from relevance.schema import TASKS
@@ -121,7 +123,11 @@ def test_predict_ensemble_writes_the_weighted_mean_of_its_members(
         np.testing.assert_allclose(written["p_yes"], 0.75 * alone[0] + 0.25 * alone[1], atol=1e-6)
         assert written["label"].isna().all() == (split == "test")
         assert [m["weight"] for m in metrics[split]["members"]] == [0.75, 0.25]
-        assert metrics[split]["rows"] == 9 and metrics[split]["pairs_per_second"] > 0
+        assert metrics[split]["rows"] == 9
+        # The reported means are those of what was written, and of each member alone.
+        assert metrics[split]["mean_p_yes"] == pytest.approx(written["p_yes"].mean(), abs=1e-6)
+        per_member = [m["mean_p_yes"] for m in metrics[split]["members"]]
+        assert per_member == pytest.approx([a.mean() for a in alone], abs=1e-6)
 
 
 def test_predict_ensemble_checks_weights_before_loading_any_model(tiny_lm_dir, tmp_path) -> None:
@@ -131,3 +137,35 @@ def test_predict_ensemble_checks_weights_before_loading_any_model(tiny_lm_dir, t
             task=TASKS["qc"], model_dirs=missing, weights=[1, 1, 1], base_model=tiny_lm_dir,
             params=PARAMS, split_files={}, out_dir=tmp_path / "out",
         )  # fmt: skip
+
+
+def test_predict_task_scores_with_the_fold_models_when_ensembling(
+    members, tiny_lm_dir, tmp_path
+) -> None:
+    """The predict@<task> stage logic: cv.ensemble's branch is predict_ensemble over the
+    cv@<task> folder's fold-*/ models, with input counts added per split."""
+    ingested = tmp_path / "ingested"
+    files = _split_files(ingested)
+    pivot = tmp_path / "pivot.parquet"
+    pd.DataFrame({"split": [], "id": [], "query_en": []}).to_parquet(pivot)
+    common = {
+        "model_dir": tmp_path / "no-single-model", "base_model": tiny_lm_dir,
+        "ingested": ingested, "pivot": pivot, "params": PARAMS, "inputs": InputParams(),
+        "cv_models": members[0].parent,
+    }  # fmt: skip
+    metrics = predict_task(
+        TASKS["qc"], out_dir=tmp_path / "out", ensemble_size=2, weights=(3, 1), **common
+    )
+    direct = predict_ensemble(
+        task=TASKS["qc"], model_dirs=members, weights=[3, 1], base_model=tiny_lm_dir,
+        params=PARAMS, split_files=files, out_dir=tmp_path / "direct",
+    )  # fmt: skip
+    for split in files:
+        assert metrics[split]["input"] == {"rows": 9, "pivoted": 0, "no_pivot": 0}
+        assert metrics[split]["mean_p_yes"] == direct[split]["mean_p_yes"]
+        got = (tmp_path / "out" / f"{split}.parquet").read_bytes()
+        assert got == (tmp_path / "direct" / f"{split}.parquet").read_bytes()
+    with pytest.raises(DataError, match=r"cv.ensemble needs 3 fold models, found 2: run cv@qc"):
+        predict_task(TASKS["qc"], out_dir=tmp_path / "again", ensemble_size=3, **common)
+    with pytest.raises(DataError, match="no merged/ or adapter/ folder: run train first"):
+        predict_task(TASKS["qc"], out_dir=tmp_path / "single", **common)

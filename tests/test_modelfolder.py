@@ -270,7 +270,7 @@ def test_every_loader_refuses_pickle_only_folders(
     from tiny_lm import toy_rows
 
     from relevance.augment.embedding import Embedder
-    from relevance.augment.translation import CausalLMTranslator, Seq2SeqTranslator
+    from relevance.augment.translators import CausalLMTranslator, Seq2SeqTranslator
     from relevance.model.heads import load_head_model
     from relevance.model.scoring import HFScorer, VllmScorer
     from relevance.model.train import TrainParams, train_lora
@@ -366,13 +366,13 @@ class _FakeVllm:
 def test_translator_hub_ids_need_allow_download_for_every_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_loading
 ) -> None:
-    from relevance.augment import translation
-    from relevance.augment.translation import TranslatorParams, make_translator
+    from relevance.augment import translators
+    from relevance.augment.translators import TranslatorParams, make_translator
 
     def no_vllm() -> None:
         raise AssertionError("vllm was imported before the gate")
 
-    monkeypatch.setattr(translation, "_import_vllm", no_vllm)
+    monkeypatch.setattr(translators, "_import_vllm", no_vllm)
     for backend in ("causal-lm", "seq2seq", "vllm"):
         config = TranslatorParams(backend=backend, model=HUB_ID)
         with pytest.raises(ConfigError) as caught:
@@ -388,7 +388,7 @@ def test_translator_hub_ids_need_allow_download_for_every_backend(
 
     # Allowed: the hub id reaches vLLM, which is told to read safetensors only.
     fake = _FakeVllm()
-    monkeypatch.setattr(translation, "_import_vllm", lambda: fake)
+    monkeypatch.setattr(translators, "_import_vllm", lambda: fake)
     translator = make_translator(
         TranslatorParams(backend="vllm", model=HUB_ID), llm_dir=tmp_path, allow_download=True
     )
@@ -483,7 +483,7 @@ def test_stages_apply_allow_download_first(
     args = []
     for option in main.params:
         if option.required:
-            value = "qc" if option.name == "task_name" else str(tmp_path / option.name)
+            value = "qc" if option.name in ("task", "task_name") else str(tmp_path / option.name)
             args += [option.opts[0], value]
     result = CliRunner().invoke(main, [*args, "--params", str(params)])
     assert result.exit_code != 0  # nothing to work on

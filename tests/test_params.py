@@ -159,3 +159,42 @@ def test_literal_values_are_checked_when_a_section_loads() -> None:
         parse_section(Choice, {"head": "seq-cls"}, name="x", source="p.yaml")
     with pytest.raises(ConfigError, match=r"p.yaml:x.bf16: expected"):
         parse_section(Choice, {"bf16": "on"}, name="x", source="p.yaml")
+
+
+def test_params_yaml_lists_every_field_and_code_defaults_match_it() -> None:
+    """The recipe is params.yaml: every field of every params class is there, and a
+    class's default equals its value (code defaults never silently define a run)."""
+    import importlib
+
+    import yaml
+
+    from relevance.check_params import PER_TASK_SECTIONS, SECTIONS
+
+    params = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
+    sections = [(name, source, params[name]) for name, source in SECTIONS.items()]
+    for name, source in PER_TASK_SECTIONS.items():
+        if source is not None:
+            sections += [(f"{name}.{task}", source, params[name][task]) for task in params[name]]
+    problems = []
+    for name, (module, cls_name), values in sections:
+        cls = getattr(importlib.import_module(module), cls_name)
+        defaults = dataclasses.asdict(cls())
+        for field in dataclasses.fields(cls):
+            if field.name not in values:
+                problems.append(f"{name}.{field.name} is not in params.yaml")
+                continue
+            given, default = values[field.name], defaults[field.name]
+            if isinstance(default, tuple):
+                default = list(default)
+            if given != default and not _differs_per_task(params, name, field.name):
+                problems.append(f"{name}.{field.name}: params.yaml {given!r}, code {default!r}")
+    assert not problems, "\n".join(problems)
+
+
+def _differs_per_task(params: dict, name: str, key: str) -> bool:
+    """A per-task key whose tasks disagree (one code default cannot match them all)."""
+    section, _, task = name.partition(".")
+    if not task:
+        return False
+    values = [entry.get(key) for entry in params[section].values()]
+    return any(v != values[0] for v in values)

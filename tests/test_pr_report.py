@@ -21,24 +21,25 @@ import yaml
 from click.testing import CliRunner
 
 from relevance.tools.cli import main
-from relevance.tools.prreport import (
+from relevance.tools.pr_curves import CurvePlot, param_value, parse_curve
+from relevance.tools.pr_git import PRReportError
+from relevance.tools.pr_headline import (
+    MINUS,
     NO_LABELS,
     NO_VALUE,
     CompareRow,
-    CurvePlot,
-    PRReport,
-    PRReportError,
-    diff_table,
-    fetch_hint,
     format_delta,
     headline_rows,
     language_rows,
     metric_cell,
-    param_value,
-    parse_curve,
+    verdict,
+)
+from relevance.tools.prreport import (
+    PRReport,
+    diff_table,
+    fetch_hint,
     render_markdown,
     split_metrics_table,
-    verdict,
 )
 
 BIN = Path(sys.executable).parent
@@ -284,12 +285,12 @@ def test_headline_rows_say_changed_and_unchanged() -> None:
         ("QC", "F1"),
         ("QC", "AUC"),
     ]
-    assert rows[1].cells() == ["QC", "F1", "0.7880", "0.6790", "−0.1090", "changed"]
+    assert rows[1].cells() == ["QC", "F1", "0.7880", "0.6790", f"{MINUS}0.1090", "changed"]
     assert rows[2].cells() == ["QC", "AUC", "0.7000", "0.7000", "0", "unchanged"]
     assert len(rows) == 11  # mean, then five per task
     assert verdict(rows) == (
-        "QC F1 0.7880 → 0.6790 (−0.1090); QI F1 unchanged (0.8000); "
-        "mean F1 0.8000 → 0.7395 (−0.0605)."
+        f"QC F1 0.7880 → 0.6790 ({MINUS}0.1090); QI F1 unchanged (0.8000); "
+        f"mean F1 0.8000 → 0.7395 ({MINUS}0.0605)."
     )
 
 
@@ -308,7 +309,7 @@ def test_headline_rows_without_labels_or_without_a_base_file() -> None:
 
 def test_format_delta() -> None:
     assert format_delta(0.3231) == "+0.3231"
-    assert format_delta(-0.10899) == "−0.1090"
+    assert format_delta(-0.10899) == f"{MINUS}0.1090"
     assert format_delta(0.00002) == "+0.000020"  # four places would read 0
     assert format_delta(1e-9) == "0"  # float noise below the files' six places
     assert CompareRow("QC", "F1", 0.5, 0.5000001).status == "unchanged"
@@ -330,7 +331,14 @@ def test_language_f1_visible_when_short_and_folded_when_long(tmp_path: Path) -> 
     changed = {"metrics/qc.json": _task(0.7, de=0.5, en=0.8)}
     assert [r.cells()[:2] for r in language_rows(short, changed)] == [["QC", "de"], ["QC", "en"]]
     visible = _visible(render_markdown(_report(short, changed), out=tmp_path / "pr.md"))
-    assert _cells(visible, "QC", "de") == ["QC", "de", "0.6000", "0.5000", "−0.1000", "changed"]
+    assert _cells(visible, "QC", "de") == [
+        "QC",
+        "de",
+        "0.6000",
+        "0.5000",
+        f"{MINUS}0.1000",
+        "changed",
+    ]
     assert _cells(visible, "QC", "en")[-1] == "unchanged"
 
     many = {f"l{i:02}": 0.5 for i in range(31)}

@@ -13,7 +13,6 @@ from relevance.model.prompt import (
     RESPONSE_MARKER,
     build_prompt,
     encode_rows,
-    prompts_for_rows,
     resolve_label_tokens,
     special_prefix_ids,
 )
@@ -53,9 +52,13 @@ def test_language_name_reads_codes_as_given() -> None:
     assert language_name("xx") == "xx"  # unknown codes are shown as given
 
 
-def test_prompts_for_rows_prefers_iso_lang() -> None:
-    (prompt,) = prompts_for_rows(TASKS["qi"], _rows(lang="de", language="german?"))
+def test_encode_rows_prefers_iso_lang(tokenizer) -> None:
+    (ids,) = encode_rows(
+        tokenizer, TASKS["qi"], _rows(lang="de", language="german?"), max_length=256
+    )
+    prompt = build_prompt(TASKS["qi"], language="de", query="giày chạy bộ", candidate="shoes")
     assert "Language: German\n" in prompt
+    assert ids == tokenizer(prompt)["input_ids"]
 
 
 def test_label_tokens_are_single_tokens_after_the_marker(tokenizer) -> None:

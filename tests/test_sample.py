@@ -18,7 +18,9 @@ from click.testing import CliRunner
 
 from relevance.errors import ConfigError
 from relevance.schema import category_levels
-from relevance.tools.synthetic import CATALOGUE, LANGS, SampleConfig, iter_rows, write_sample
+from relevance.tools.synthetic.catalogue import CATALOGUE, LANGS
+from relevance.tools.synthetic.config import SampleConfig
+from relevance.tools.synthetic.sample import iter_rows, write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [
@@ -148,7 +150,7 @@ def test_category_paths_have_the_real_quirks(sample: Path) -> None:
     assert len(with_comma) >= 5
     # the ", " belongs to a level name: the schema's splitter keeps it inside the level
     assert any(", " in level for p in with_comma for level in category_levels(p))
-    assert any("（deactivate）" in p for p in paths)
+    assert any("（deactivate）" in p for p in paths)  # noqa: RUF001
     for path in paths:
         assert path == path.lower() and ", " not in path.replace(", ", "")
         assert 2 <= len(category_levels(path)) <= 4

@@ -23,8 +23,8 @@ from relevance.schema import category_levels, category_prefix, get_task
             ["automobiles, parts & accessories", "interior accessories", "seat covers"],
         ),
         (
-            "novelty & special use,costumes & accessories,cosplay costumes（deactivate）",
-            ["novelty & special use", "costumes & accessories", "cosplay costumes（deactivate）"],
+            "novelty & special use,costumes & accessories,cosplay costumes（deactivate）",  # noqa: RUF001
+            ["novelty & special use", "costumes & accessories", "cosplay costumes（deactivate）"],  # noqa: RUF001
         ),
         ("a, b, c,d", ["a, b, c", "d"]),
         (

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,31 +15,34 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file, save_file
 from tiny_lm import build_tiny_lm, toy_rows
 from transformers import set_seed
 
 from relevance.devices import supports_bf16
 from relevance.errors import ConfigError, DataError
-from relevance.model.heads import load_head_model, read_prompt_meta
-from relevance.model.scoring import HFScorer
-from relevance.model.train import (
+from relevance.model.checkpoints import (
     RUN_FILE,
     RUN_KEYS,
     SUMMARY_FILE,
-    TrainParams,
     TrainResult,
-    _check_resume,
+    check_resume,
     publish_model,
-    train_lora,
 )
+from relevance.model.heads import load_head_model, read_prompt_meta
+from relevance.model.scoring import HFScorer
+from relevance.model.train import TrainParams, load_train_params, train_lora
+from relevance.params import parse_section
 from relevance.schema import TASKS
 
 # A fast, fp32 setting for the tiny model; tests override what they are about.
-FAST_SEED = 42  # TrainParams's default seed
+FAST_SEED = 42
 FAST = {
+    "seed": FAST_SEED,
     "lora_rank": 8,
     "lora_alpha": 32,
     "lora_dropout": 0.0,
@@ -83,18 +87,45 @@ def trained(tiny_lm_dir, tmp_path_factory) -> TrainResult:
 # ------------------------------------------------------------------ config
 
 
-def test_config_rejects_bad_values_and_unknown_keys() -> None:
-    with pytest.raises(ConfigError, match="loss must be 'lm' or 'two_way', got 'mse'"):
-        TrainParams(loss="mse")
-    with pytest.raises(ConfigError, match="lora_rank must be an integer >= 1, got 0"):
-        TrainParams(lora_rank=0)
-    with pytest.raises(ConfigError, match=r"unknown training params \['lora_r'\]"):
-        TrainParams.from_dict({"lora_r": 8})
-    with pytest.raises(ConfigError, match=r"head must be one of \['yes_no', 'seq_cls'\]"):
-        TrainParams(head="regression")
-    config = TrainParams.from_dict({"target_modules": ["q_proj", "v_proj"], "bf16": "auto"})
-    assert config.target_modules == ("q_proj", "v_proj")
+def test_params_section_parses_into_train_params() -> None:
+    """The door the stages use: parse_section (through load_train_params)."""
+    config = parse_section(
+        TrainParams, {"target_modules": ["q_proj", "v_proj"], "bf16": "auto"}, name="train.qc"
+    )
+    assert config.target_modules == ("q_proj", "v_proj")  # a YAML list becomes a tuple
     assert config.to_dict()["target_modules"] == ["q_proj", "v_proj"]
+    assert parse_section(TrainParams, {"bf16": False}, name="train.qc").bf16 is False
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"loss": "mse"}, "train.qc.loss: expected one of 'lm', 'two_way', got 'mse'"),
+        ({"head": "regression"}, "train.qc.head: expected one of 'yes_no', 'seq_cls'"),
+        ({"bf16": "yes"}, "train.qc.bf16: expected "),
+        ({"lora_r": 8}, "train.qc: unknown key(s) lora_r"),
+        ({"target_modules": []}, "target_modules must be 'all-linear' or a non-empty list"),
+        ({"max_steps": 0}, "max_steps must be -1 (none) or an integer >= 1, got 0"),
+    ],
+)
+def test_params_section_names_the_bad_key(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"^params\.yaml:train\.qc") as caught:
+        parse_section(TrainParams, values, name="train.qc")
+    assert message in str(caught.value)
+
+
+def test_load_train_params_names_the_params_file_used(tmp_path) -> None:
+    params = tmp_path / "other.yaml"
+    params.write_text("train:\n  qi:\n    lora_rank: 0\n    learning_rate: 1.0e-3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_train_params("qi", params)
+    assert re.fullmatch(
+        rf"{re.escape(str(params))}:train\.qi: invalid training params: "
+        r"lora_rank must be an integer >= 1, got 0",
+        str(caught.value),
+    )
+    with pytest.raises(ConfigError, match=r"other\.yaml:train\.qc: missing"):
+        load_train_params("qc", params)
 
 
 def test_training_rows_need_0_1_labels(tiny_lm_dir, tmp_path) -> None:
@@ -223,7 +254,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tiny_lm_dir, tmp_path,
     first = _train(tiny_lm_dir, tmp_path, max_steps=4, save_steps=2, logging_steps=1)
     assert first.summary["steps"] == 4 and first.summary["resumed_from"] is None
     assert (tmp_path / "checkpoint-4").is_dir()
-    with caplog.at_level(logging.INFO, logger="relevance.model.train"):
+    with caplog.at_level(logging.INFO, logger="relevance.model"):
         second = _train(tiny_lm_dir, tmp_path, max_steps=8, save_steps=2, logging_steps=1)
     assert "resuming from" in caplog.text and "checkpoint-4 (step 4)" in caplog.text
     assert second.summary["resumed_from"] == "checkpoint-4"
@@ -332,8 +363,8 @@ def test_resume_sets_aside_incomplete_checkpoints_and_takes_the_newest_complete(
     (tmp_path / "incomplete-checkpoint-6").mkdir()
     (tmp_path / "incomplete-checkpoint-6" / "stale").write_text("earlier")
     (tmp_path / "checkpoint-x").mkdir()  # not a checkpoint name: ignored
-    with caplog.at_level(logging.WARNING, logger="relevance.model.train"):
-        chosen = _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False)
+    with caplog.at_level(logging.WARNING, logger="relevance.model"):
+        chosen = check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False)
     assert chosen == str(tmp_path / "checkpoint-4")
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
         "checkpoint-2",
@@ -362,8 +393,8 @@ def test_resume_sets_aside_incomplete_checkpoints_and_takes_the_newest_complete(
 def test_resume_without_a_complete_checkpoint_starts_over(tmp_path, caplog, monkeypatch) -> None:
     monkeypatch.delenv("RANK", raising=False)
     _checkpoint(tmp_path, 2, state="")
-    with caplog.at_level(logging.WARNING, logger="relevance.model.train"):
-        assert _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False) is None
+    with caplog.at_level(logging.WARNING, logger="relevance.model"):
+        assert check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False) is None
     assert not (tmp_path / "checkpoint-2").exists()
     assert (tmp_path / "incomplete-checkpoint-2").is_dir()
     assert "no complete checkpoint left: starting over" in caplog.text
@@ -373,8 +404,8 @@ def test_only_rank_0_sets_incomplete_checkpoints_aside(tmp_path, caplog, monkeyp
     monkeypatch.setenv("RANK", "1")
     _checkpoint(tmp_path, 2)
     _checkpoint(tmp_path, 4, state=None)
-    with caplog.at_level(logging.WARNING, logger="relevance.model.train"):
-        chosen = _check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False)
+    with caplog.at_level(logging.WARNING, logger="relevance.model"):
+        chosen = check_resume(tmp_path, _same_run(tmp_path), restart_on_mismatch=False)
     assert chosen == str(tmp_path / "checkpoint-2")
     assert (tmp_path / "checkpoint-4").is_dir() and "skipping it" in caplog.text
 
@@ -433,7 +464,7 @@ def test_a_run_killed_mid_checkpoint_resumes_from_the_complete_one(
     assert (out / "checkpoint-4" / "adapter_model.safetensors").is_file()
     assert not (out / "checkpoint-6").exists() and not (out / SUMMARY_FILE).exists()
 
-    with caplog.at_level(logging.INFO, logger="relevance.model.train"):
+    with caplog.at_level(logging.INFO, logger="relevance.model"):
         resumed = _train(tiny_lm_dir, out, **settings)
     assert "checkpoint-4 is incomplete" in caplog.text and "does not parse" in caplog.text
     assert resumed.summary["resumed_from"] == "checkpoint-2"
@@ -488,7 +519,8 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from tiny_lm import toy_rows
 from relevance.schema import TASKS
-from relevance.model.train import TrainParams, publish_model, train_lora
+from relevance.model.checkpoints import publish_model
+from relevance.model.train import TrainParams, train_lora
 config = TrainParams(**json.loads(sys.argv[3]))
 run = train_lora(model_dir=Path(sys.argv[2]), task=TASKS["qc"], rows=toy_rows(32),
                  config=config, out_dir=Path(sys.argv[4]) / "run", progress=False)
@@ -702,5 +734,86 @@ def test_resume_refuses_checkpoints_from_another_init_adapter(
     _train(tiny_lm_dir, run, init_adapter=trained.adapter_dir, max_steps=2, save_steps=2)
     with pytest.raises(ConfigError, match="init_adapter_fingerprint"):
         _train(tiny_lm_dir, run, init_adapter=changed, max_steps=4, save_steps=2)
-    with pytest.raises(ConfigError, match=r"init_adapter_fingerprint: '[0-9a-f]+' -> None"):
+    with pytest.raises(
+        ConfigError, match=r"init_adapter_fingerprint: 'sha256:[0-9a-f]{64}' -> None"
+    ):
         _train(tiny_lm_dir, run, max_steps=4, save_steps=2)
+
+
+# ------------------------------------------------------------------ tapt
+
+
+def _ingested(root: Path, rows_by_task: dict[str, pd.DataFrame]) -> Path:
+    """A stand-in for data/ingested: <task>/train.parquet per task."""
+    for task, rows in rows_by_task.items():
+        (root / task).mkdir(parents=True)
+        rows.to_parquet(root / task / "train.parquet")
+    return root
+
+
+def test_tapt_trains_on_the_other_tasks_ingested_rows(tmp_path, monkeypatch) -> None:
+    from relevance.model import tapt
+
+    ingested = _ingested(tmp_path / "ingested", {"qi": toy_rows(12, seed=3), "qc": toy_rows(5)})
+    calls = []
+
+    def fake_train_lora(**kwargs) -> TrainResult:
+        calls.append(kwargs)
+        summary = {"steps": 3, "final_loss": 0.5, "seconds": 1.0}
+        return TrainResult(kwargs["out_dir"], kwargs["out_dir"] / "adapter", None, summary)
+
+    monkeypatch.setattr(tapt, "train_lora", fake_train_lora)
+    monkeypatch.setattr(tapt, "publish_model", lambda result, out_dir: dict(result.summary))
+    metrics = tapt.tapt_task(
+        TASKS["qc"], ingested=ingested, base_model=tmp_path / "llm",
+        checkpoints=tmp_path / "checkpoints", out_dir=tmp_path / "out",
+        params=TrainParams(init_from="other_task"),
+    )  # fmt: skip
+    (call,) = calls
+    assert call["task"] == TASKS["qi"]  # its rows, its prompt
+    pd.testing.assert_frame_equal(call["rows"], pd.read_parquet(ingested / "qi" / "train.parquet"))
+    assert call["config"].init_from == "other_task" and call["restart_on_mismatch"] is True
+    assert call["out_dir"] == tmp_path / "checkpoints"
+    assert metrics == {
+        "init_from": "other_task", "trained_on": "qi", "rows": 12, "steps": 3,
+        "final_loss": 0.5, "seconds": 1.0,
+    }  # fmt: skip
+
+
+def test_tapt_off_reads_nothing_and_writes_only_the_marker(tmp_path, monkeypatch) -> None:
+    from relevance.model import tapt
+
+    monkeypatch.setattr(tapt, "train_lora", lambda **kwargs: pytest.fail("trained"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "adapter").mkdir()  # an earlier run's adapter must not outlive init_from: none
+    metrics = tapt.tapt_task(
+        TASKS["qi"], ingested=tmp_path / "no-such-folder", base_model=tmp_path / "llm",
+        checkpoints=tmp_path / "checkpoints", out_dir=out, params=TrainParams(),
+    )  # fmt: skip
+    assert metrics == {"init_from": "none"}
+    assert [p.name for p in out.iterdir()] == [tapt.MARKER]
+
+
+def test_tapt_stage_without_the_other_task_names_tasks(tmp_path) -> None:
+    """tasks: [qc] with TAPT on: ingest@qi never ran, and the stage says what to change."""
+    from click.testing import CliRunner
+
+    from stages.tapt import main
+
+    ingested = _ingested(tmp_path / "ingested", {"qc": toy_rows(5)})
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {"models": {"allow_download": False}, "train": {"qc": {"init_from": "other_task"}}}
+        )
+    )
+    result = CliRunner().invoke(
+        main,
+        ["--task", "qc", "--ingested", str(ingested), "--base-model", str(tmp_path / "llm"),
+         "--checkpoints", str(tmp_path / "ckpt"), "--out-dir", str(tmp_path / "out"),
+         "--metrics", str(tmp_path / "tapt.json"), "--params", str(params)],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "init_from: other_task needs the QI rows (ingest@qi): add qi to tasks" in result.output
+    assert not (tmp_path / "tapt.json").exists()

@@ -22,30 +22,45 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from relevance.augment.translation import (
-    FEWSHOT_EXAMPLES,
+from relevance.augment import translators
+from relevance.augment.gate import (
     GATE_REASONS,
+    gate_translations,
+    reason_counts,
+    score_and_gate,
+    unchanged,
+)
+from relevance.augment.pivot import pivot_rows, pivot_task, read_splits
+from relevance.augment.translate import (
+    TranslateParams,
+    build_translated_rows,
+    sample_sources,
+    translate_task,
+)
+from relevance.augment.translation_cache import (
+    TranslationCache,
+    TranslationResult,
+    Translator,
+    translate_grouped,
+    translate_texts,
+)
+from relevance.augment.translators import (
+    FEWSHOT_EXAMPLES,
     CausalLMTranslator,
     Seq2SeqTranslator,
-    TranslateParams,
-    TranslationCache,
-    Translator,
     TranslatorParams,
-    build_translated_rows,
     fewshot_prompt,
-    gate_translations,
+    first_line,
     make_translator,
-    pivot_rows,
-    sample_sources,
+    open_translation,
     seedx_prompt,
     seedx_sampling_kwargs,
     seq2seq_family,
-    translate_grouped,
-    translate_texts,
 )
 from relevance.errors import ConfigError, DataError
 from relevance.languages import LANGUAGE_NAMES, NLLB_CODES, nllb_code
 from relevance.params import load_section, parse_section
+from relevance.schema import TASKS
 from relevance.stage import run_stats_path
 from relevance.tables import INGESTED_SCHEMA, PIVOT_SCHEMA, TRANSLATED_SCHEMA, write_table
 
@@ -159,18 +174,31 @@ def tiny_embedder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_configs_reject_bad_values_naming_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"params.yaml:translator.backend"):
-        TranslatorParams(backend="google")
-    with pytest.raises(ConfigError, match=r"params.yaml:translator.dtype"):
-        TranslatorParams(dtype="float16")
-    with pytest.raises(ConfigError, match=r"params.yaml:translator.model"):
-        TranslatorParams(backend="seq2seq")
-    with pytest.raises(ConfigError, match=r"params.yaml:translate.languages"):
-        TranslateParams(languages="de")
+    def parse(section: str, cls: type, **values: object) -> object:
+        return parse_section(cls, values, name=section)
+
+    # Literal keys are checked by the loader, naming the file, the section and the key.
+    with pytest.raises(ConfigError, match=r"^params.yaml:translator.backend: expected one of"):
+        parse("translator", TranslatorParams, backend="google")
+    with pytest.raises(ConfigError, match=r"^params.yaml:translator.dtype: .* got 'float16'"):
+        parse("translator", TranslatorParams, dtype="float16")
+    # The class's own checks name the key; the loader puts the file and section in front.
+    with pytest.raises(ConfigError, match=r"^params.yaml:translator: model: the seq2seq"):
+        parse("translator", TranslatorParams, backend="seq2seq")
+    with pytest.raises(ConfigError, match=r"^params.yaml:translator: device must be"):
+        parse("translator", TranslatorParams, device="gpu")
+    with pytest.raises(ConfigError, match=r"^params.yaml:translate: languages must be auto"):
+        parse("translate", TranslateParams, languages="de")
+    with pytest.raises(ConfigError, match=r"^params.yaml:translate: rows_per_language must be"):
+        parse("translate", TranslateParams, rows_per_language=0)
+    with pytest.raises(ConfigError, match=r"source_languages\[1\]: expected a language code"):
+        TranslateParams(source_languages=("en", " "))
     with pytest.raises(ConfigError, match=r"unknown key\(s\) min_simlarity"):
-        parse_section(TranslatorParams, {"min_simlarity": 0.3}, name="translator")
-    params = _params(tmp_path / "params.yaml", translate={"languages": ["de", "vn"]})
+        parse("translator", TranslatorParams, min_simlarity=0.3)
+    params = _params(tmp_path / "other.yaml", translate={"languages": ["de", " vn", "de"]})
     assert load_section(TranslateParams, "translate", params).languages == ("de", "vn")
+    with pytest.raises(ConfigError, match=r"other.yaml:translator: num_beams must be >= 1"):
+        load_section(TranslatorParams, "translator", _params(params, translator={"num_beams": 0}))
 
 
 def test_vllm_backend_without_vllm_says_how_to_install(tmp_path: Path) -> None:
@@ -253,8 +281,27 @@ def test_seq2seq_translator_runs_a_tiny_marian_model(tmp_path: Path) -> None:
     )
     assert isinstance(translator, Seq2SeqTranslator) and translator.family == "marian"
     assert translator.id.startswith(f"seq2seq-marian:{tmp_path.name}@sha256:")
-    out = translator.translate(["red shoes", "phone"], source="en", target="de")
-    assert len(out) == 2 and all(isinstance(t, str) and "\n" not in t for t in out)
+    assert translator.translate([], source="en", target="de") == []
+    assert translator.model is None  # loaded on the first call with texts, not before
+    texts = ["red shoes", "phone"]
+    out = translator.translate(texts, source="en", target="de")
+    # The model's own greedy decoding of the batch, capped at max_new_tokens and cut at
+    # the first line: nothing dropped, reordered, sampled or decoded past the cap.
+    enc = translator.tokenizer(texts, return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        reference = MarianMTModel.from_pretrained(tmp_path).eval()
+        ids = reference.generate(**enc, max_new_tokens=4, do_sample=False, num_beams=1)
+    decoded = translator.tokenizer.batch_decode(ids, skip_special_tokens=True)
+    assert out == [first_line(t) for t in decoded]
+    assert any(out), "the tiny model decoded nothing: the comparison proves little"
+    # Decoding settings change outputs, so they are part of the id (and every cache key).
+    longer = make_translator(
+        TranslatorParams(backend="seq2seq", model=str(tmp_path), max_new_tokens=5, dtype="fp32"),
+        llm_dir=tmp_path / "unused",
+    )
+    assert (
+        longer.id == translator.id.replace("max_new_tokens=4", "max_new_tokens=5") != translator.id
+    )
 
 
 def test_fewshot_examples_cover_every_language_and_shape_the_prompt() -> None:
@@ -363,6 +410,16 @@ def test_translate_grouped_splits_by_language_pair(tmp_path: Path) -> None:
     assert sorted(map(tuple, fake.batches)) == [("chaussures",), ("giày",)]
 
 
+def test_cache_report_counts_distinct_texts_and_speed() -> None:
+    report = TranslationResult(["x"], hits=3, misses=1, seconds=2.0).cache_report()
+    assert report == {
+        "hits": 3, "misses": 1, "distinct_texts": 4, "hit_rate": 0.75,
+        "translate_seconds": 2.0, "texts_per_second": 0.5,
+    }  # fmt: skip
+    nothing = TranslationResult([], hits=0, misses=0, seconds=0.0).cache_report()
+    assert (nothing["hit_rate"], nothing["texts_per_second"]) == (None, None)
+
+
 # ------------------------------------------------------------------- gate
 
 
@@ -419,6 +476,22 @@ def test_gate_checks_in_order_and_skips_missing_similarity() -> None:
     assert gate_translations(
         ["shoes"], ["schuhe"], source="en", target="de", similarity=[float("nan")], config=config
     ) == [None]
+
+
+def test_score_and_gate_without_an_embedder_skips_only_the_similarity_check() -> None:
+    config = TranslatorParams(min_similarity=0.99)
+    sources, translations = ["red shoes", "tv", "lamp"], ["rote schuhe", "", "LAMP "]
+    sims, reasons = score_and_gate(
+        sources, translations, source="en", target="de", embedder=None, config=config
+    )
+    assert np.isnan(sims).all()  # unscored: min_similarity drops nothing
+    assert reasons == [None, "empty", None]
+    assert reasons == gate_translations(
+        sources, translations, source="en", target="de", similarity=None, config=config
+    )
+    # A same-script copy passes the gate but counts as unchanged in the report.
+    assert unchanged("LAMP ", "lamp") and not unchanged("rote schuhe", "red shoes")
+    assert reason_counts(reasons) == {reason: int(reason == "empty") for reason in GATE_REASONS}
 
 
 # -------------------------------------------------------------- sampling
@@ -517,6 +590,24 @@ def test_pivot_rows_keep_english_and_report_failures(tmp_path: Path) -> None:
     assert result.report["total"]["translated"] + result.report["total"]["failed"] == 3
 
 
+def test_pivot_task_checks_the_switch_and_needs_every_split_but_test(
+    ingested: Path, tmp_path: Path
+) -> None:
+    kwargs = {
+        "ingested": ingested, "llm_dir": tmp_path / "no-llm", "embedder_dir": tmp_path / "no",
+        "out": tmp_path / "pivot.parquet", "cache_dir": tmp_path / "cache",
+        "translator_params": TranslatorParams(), "allow_download": False,
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^other.yaml:input.pivot_en: expected true or false"):
+        pivot_task(TASKS["qc"], pivot_en="yes", source="other.yaml", **kwargs)
+    rows = read_splits(ingested, TASKS["qc"])  # no test file: the task has none yet
+    assert list(dict.fromkeys(rows["split"])) == ["train", "dev"] and len(rows) == 36 + 3
+    (ingested / "dev.parquet").unlink()
+    with pytest.raises(DataError, match=r"dev.parquet not found: run ingest@qc first"):
+        pivot_task(TASKS["qc"], pivot_en=True, **kwargs)
+    assert not (tmp_path / "cache").exists()  # failed before any cache was opened
+
+
 def _invoke(module: str, args: list[str]):
     return CliRunner().invoke(_stage_main(module), args, catch_exceptions=False)
 
@@ -579,6 +670,44 @@ def test_nothing_missing_writes_an_empty_table_without_a_model(
     table = pq.read_table(out_dir / "qc.parquet")
     assert table.num_rows == 0 and table.schema.names == TRANSLATED_SCHEMA.names
     assert json.loads((out_dir / "metrics.json").read_text())["total"]["sampled"] == 0
+
+
+def test_open_translation_builds_the_translator_on_first_use(
+    tiny_embedder_dir: Path, tmp_path: Path
+) -> None:
+    config = TranslatorParams(device="cpu")
+    with open_translation(
+        config, llm_dir=tmp_path / "no-llm", embedder_dir=tiny_embedder_dir,
+        cache_dir=tmp_path / "cache", allow_download=False, embed_batch_size=8,
+    ) as tools:  # fmt: skip
+        # Opening needs no LLM folder: a stage with nothing to translate never loads one.
+        assert (tools.embedder.batch_size, tools.embedder.device) == (8, "cpu")
+        tools.cache.put_many({"key": "value"})
+        with pytest.raises(ConfigError, match="expected a causal LM folder"):
+            _ = tools.translator
+    with TranslationCache(tmp_path / "cache") as cache:
+        assert cache.get_many(["key"]) == {"key": "value"}  # closed, committed
+
+
+def test_explicit_languages_are_spelled_as_the_data_spells_them(
+    ingested: Path, tiny_embedder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # translate.languages: [vi]; dev spells Vietnamese "vn": rows are tr:vn:<id>, as with auto.
+    languages = ingested.parent / "languages.json"
+    by_split = {"train": ["en", "fr"], "dev": ["de", "en", "vn"]}
+    languages.write_text(json.dumps({"by_split": by_split, "missing_from_train": []}))
+    monkeypatch.setattr(translators, "make_translator", lambda *args, **kwargs: FakeTranslator())
+    out = tmp_path / "qc.parquet"
+    report = translate_task(
+        TASKS["qc"], ingested=ingested, languages=languages, llm_dir=tmp_path / "unused",
+        embedder_dir=tiny_embedder_dir, out=out, cache_dir=tmp_path / "cache",
+        params=TranslateParams(languages=("vi",), rows_per_language=3),
+        translator_params=TranslatorParams(min_similarity=-1.0), allow_download=False,
+    )  # fmt: skip
+    rows = pd.read_parquet(out)
+    assert report["targets"] == ["vn"] and report["languages"]["vn"]["sampled"] == 3
+    assert len(rows) == 3 and rows["id"].str.startswith("tr:vn:").all()
+    assert set(rows["lang"]) == {"vi"} and (rows["query"] == "vi " + rows["source_query"]).all()
 
 
 def _cache_entries(path: Path) -> int:

@@ -56,24 +56,6 @@ def content_key(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def folder_revision(folder: Path) -> str:
-    """A content revision of a model folder: sha256 over its files' names and bytes.
-
-    Two folders with the same files have the same revision wherever they live, so a
-    cache entry made with ``models/base/llm`` in one clone is valid in another.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: expected a model folder, found none")
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return "sha256:" + digest.hexdigest()
-
-
 def _is_damage(err: sqlite3.DatabaseError) -> bool:
     """Whether SQLite says the file itself is damaged (not a database, malformed).
 

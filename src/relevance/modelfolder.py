@@ -21,6 +21,7 @@ the training, scoring, translation and embedding code can use it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -198,3 +199,21 @@ def normalise_model_folder(folder: Path) -> list[str]:
     if changed:
         logger.info("normalised %s: %s", folder, ", ".join(changed))
     return changed
+
+
+def folder_revision(folder: Path) -> str:
+    """A content revision of a model folder: sha256 over its files' names and bytes.
+
+    Two folders with the same files have the same revision wherever they live, so a
+    cache entry made with ``models/base/llm`` in one clone is valid in another.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: expected a model folder, found none")
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()

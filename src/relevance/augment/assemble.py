@@ -15,13 +15,15 @@ trained on its source.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from relevance.errors import DataError
-from relevance.tables import require_columns
+from relevance.schema import Task
+from relevance.tables import AUGMENTED_SCHEMA, read_table, require_columns, write_table
 
 SOURCES = ("original", "translated", "negative")
 
@@ -143,3 +145,31 @@ def assemble_counts(
         "positive_rate": round(float(table["label"].mean()), 6) if len(table) else 0.0,
         "per_language": per_language,
     }
+
+
+def assemble_task(
+    task: Task,
+    *,
+    train: Path,
+    folds: Path,
+    translated: Path,
+    negatives: Path,
+    out: Path,
+    params: AugmentParams,
+) -> dict[str, Any]:
+    """The assemble@<task> stage: read the ingested training rows, their folds and both
+    augmentations, write the training table (:data:`AUGMENTED_SCHEMA`) to ``out`` and
+    return its counts (:func:`assemble_counts`).
+
+    Both augmentation files are read even when a switch is off: the counts report what
+    was available, so the metrics show what a switch left out.
+    """
+    table, counts = assemble(
+        original=read_table(train, made_by=f"ingest@{task.name}"),
+        folds=read_table(folds, made_by=f"split@{task.name}"),
+        translated=read_table(translated, made_by=f"translate@{task.name}"),
+        negatives=read_table(negatives, made_by=f"negatives@{task.name}"),
+        params=params,
+    )
+    write_table(table, out, AUGMENTED_SCHEMA)
+    return counts

@@ -21,8 +21,8 @@ import numpy as np
 
 from relevance.devices import flush_denormals
 from relevance.errors import ConfigError
-from relevance.kvstore import KeyValueStore, content_key, folder_revision
-from relevance.modelfolder import check_safetensors
+from relevance.kvstore import KeyValueStore, content_key
+from relevance.modelfolder import check_safetensors, folder_revision
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,10 @@ positive training rows from other languages, embed every distinct candidate of t
 training set (category paths for QC, item titles for QI), rank the candidates by cosine
 similarity to the positive's candidate, take the ones ranked 20..50, pick one at random
 and label the (query, picked candidate) pair 0. Close enough to be hard, far enough
-(not in the top 20) to be unlikely to be relevant after all. The query is translated
-into the target language later (``translate`` through the translation cache); the rows
-made here keep the source query.
+(not in the top 20) to be unlikely to be relevant after all. :func:`mine_hard_negatives`
+keeps the source query; :func:`translate_negatives` then translates it into the target
+language through the translation cache and gate, and :func:`negatives_task` (the
+negatives@<task> stage) does both.
 
 Rank is defined over the *other* candidates: the positive's own candidate is left out,
 and rank 0 is the most similar other candidate. Ties in similarity are broken by the
@@ -26,21 +27,35 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import zlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from relevance.augment.embedding import Embedder
+from relevance.augment.translate import build_translated_rows
+from relevance.augment.translation_cache import TranslationCache, Translator
+from relevance.augment.translators import TranslatorParams, open_translation
 from relevance.clean import clean_text
 from relevance.errors import ConfigError, DataError
-from relevance.languages import iso_language, language_codes
-from relevance.schema import category_levels, get_task
-from relevance.tables import NEGATIVES_SCHEMA, TRANSLATED_NEGATIVES_SCHEMA
+from relevance.languages import iso_language, language_codes, read_languages_json, target_languages
+from relevance.schema import Task, category_levels, get_task
+from relevance.tables import (
+    NEGATIVES_SCHEMA,
+    TRANSLATED_NEGATIVES_SCHEMA,
+    empty_frame,
+    read_table,
+    write_table,
+)
 
 logger = logging.getLogger(__name__)
 
+# The params section: errors name its keys (negatives.rank_max), not the file, which
+# only the stage knows (--params).
 SECTION = "negatives"
 
 # Why a sampled positive produced no negative. Every reason appears in the counts (0 when
@@ -60,11 +75,12 @@ class NegativesParams:
     ``languages``: the target languages, ``auto`` (the default) for the stats stage's
     ``missing_from_train`` (languages of dev/test absent from train, as the paper does),
     or a list of codes (``[de, vn]``; ``vn`` and ``vi`` both mean Vietnamese).
-    ``source_languages``: training languages the positives are sampled from; empty (the
-    default) means every training language. A target is never its own source.
+    ``source_languages``: training languages the positives are sampled from (English, like
+    ``translate.source_languages``); empty means every training language. A target is
+    never its own source.
     ``rows_per_language``: positives sampled per target language, each giving at most
     one negative (fewer when guards empty a window; the counts say how many). The
-    default 10 suits the bundled sample and the CPU translation budget; raise it for the
+    default 8 suits the bundled sample and the CPU translation budget; raise it for the
     competition data.
     ``rank_min``, ``rank_max``: the window of ranks ``[rank_min, rank_max)`` a negative is
     drawn from, rank 0 being the candidate most similar to the positive's own. The
@@ -81,48 +97,39 @@ class NegativesParams:
     """
 
     languages: str | tuple[str, ...] = "auto"
-    source_languages: tuple[str, ...] = ()
-    rows_per_language: int = 10
+    source_languages: tuple[str, ...] = ("en",)
+    rows_per_language: int = 8
     rank_min: int = 20
     rank_max: int = 50
     seed: int = 13
     batch_size: int = 64
 
     def __post_init__(self) -> None:
-        where = f"params.yaml:{SECTION}"
         languages = self.languages
         if isinstance(languages, str):
             if languages != "auto":
                 raise ConfigError(
-                    f"{where}.languages: expected auto or a list of language codes such as "
-                    f"[de, vn], got {languages!r}"
+                    "languages must be auto or a list of language codes such as [de, vn], "
+                    f"got {languages!r}"
                 )
         else:
-            languages = language_codes(languages, f"{where}.languages")
+            languages = language_codes(languages, "languages")
             if not languages:
-                raise ConfigError(
-                    f"{where}.languages: expected auto or a non-empty list of codes, got []"
-                )
+                raise ConfigError("languages must be auto or a non-empty list of codes, got []")
             object.__setattr__(self, "languages", languages)
         object.__setattr__(
-            self,
-            "source_languages",
-            language_codes(self.source_languages, f"{where}.source_languages"),
+            self, "source_languages", language_codes(self.source_languages, "source_languages")
         )
         for key in ("rows_per_language", "batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{where}.{key}: expected an integer >= 1, got {value!r}")
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         for key in ("rank_min", "seed"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{where}.{key}: expected an integer >= 0, got {value!r}")
-        if isinstance(self.rank_max, bool) or not isinstance(self.rank_max, int):
-            raise ConfigError(f"{where}.rank_max: expected an integer, got {self.rank_max!r}")
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.rank_max <= self.rank_min:
             raise ConfigError(
-                f"{where}.rank_max must be greater than rank_min (the window is "
-                f"[rank_min, rank_max)), got rank_min={self.rank_min}, rank_max={self.rank_max}"
+                "rank_max must be greater than rank_min (the window is [rank_min, rank_max)), "
+                f"got rank_min={self.rank_min}, rank_max={self.rank_max}"
             )
 
 
@@ -285,7 +292,6 @@ def mine_hard_negatives(
     """
     spec = get_task(task)
     _check_rows(train_rows, spec.code)
-    where = f"params.yaml:{SECTION}"
     counts: dict[str, dict[str, int]] = {}
     targets = list(dict.fromkeys((str(language), str(lang)) for language, lang in targets))
     if not targets:
@@ -296,7 +302,7 @@ def mine_hard_negatives(
     candidates = sorted(set(train_rows["candidate"].astype(str)))
     if len(candidates) < config.rank_max + 1:
         raise ConfigError(
-            f"{where}.rank_max={config.rank_max} needs at least {config.rank_max + 1} "
+            f"{SECTION}.rank_max={config.rank_max} needs at least {config.rank_max + 1} "
             f"distinct candidates in train, found {len(candidates)} (lower rank_max, or "
             "mine on more training rows)"
         )
@@ -324,7 +330,7 @@ def mine_hard_negatives(
                    if iso not in train_langs]  # fmt: skip
         if unknown:
             raise ConfigError(
-                f"{where}.source_languages: {', '.join(unknown)} not in train; training "
+                f"{SECTION}.source_languages: {', '.join(unknown)} not in train; training "
                 f"languages are {', '.join(train_langs)}"
             )
     else:
@@ -343,11 +349,13 @@ def mine_hard_negatives(
             found = pd.Series(row_lang[pool]).value_counts().sort_index()
             detail = ", ".join(f"{k} {v}" for k, v in found.items()) or "none"
             raise ConfigError(
-                f"{where}.rows_per_language={config.rows_per_language} needs that many "
+                f"{SECTION}.rows_per_language={config.rows_per_language} needs that many "
                 f"positive rows in the source languages ({', '.join(source_langs) or 'none'}) "
                 f"for target {language}, found {len(pool)} ({detail})"
             )
         pool = pool[np.argsort(ids[pool], kind="stable")]  # input order must not matter
+        # Seeded from the code as the data spells it (translate seeds from the ISO code
+        # another way); the committed rows depend on this stream, so it stays as it is.
         rng = np.random.default_rng([config.seed, zlib.crc32(language.encode("utf-8"))])
         chosen = rng.choice(pool, size=config.rows_per_language, replace=False)
         sampled[language] = chosen[np.argsort(ids[chosen], kind="stable")]
@@ -427,10 +435,15 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def translate_negatives(
-    mined: pd.DataFrame, *, translator: Any, cache: Any, embedder: Any, config: Any
+    mined: pd.DataFrame,
+    *,
+    translator: Translator,
+    cache: TranslationCache,
+    embedder: Embedder | None,
+    config: TranslatorParams,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Translate the mined rows' queries into their target language, through the cache
-    and the quality gate of :func:`relevance.augment.translation.build_translated_rows`.
+    and the quality gate of :func:`relevance.augment.translate.build_translated_rows`.
 
     Args:
         mined: :attr:`MiningResult.rows`.
@@ -440,8 +453,6 @@ def translate_negatives(
         The kept rows (:data:`TRANSLATED_NEGATIVES_SCHEMA` columns, in ``mined`` order)
         and the translation report (per target: sampled = kept + dropped by reason).
     """
-    from relevance.augment.translation import build_translated_rows
-
     samples = pd.DataFrame(
         {
             "id": mined["source_id"].to_numpy(),
@@ -463,3 +474,69 @@ def translate_negatives(
         validate="one_to_one",
     )  # fmt: skip
     return kept[TRANSLATED_NEGATIVES_SCHEMA.names], result.report
+
+
+def negatives_task(
+    task: Task,
+    *,
+    ingested: Path,
+    languages: Path,
+    llm_dir: Path,
+    embedder_dir: Path,
+    out: Path,
+    cache_dir: Path | None,
+    params: NegativesParams,
+    translator_params: TranslatorParams,
+    allow_download: bool,
+) -> dict[str, Any]:
+    """The negatives@<task> stage: mine hard negatives for each target language, translate
+    their queries, write the kept rows (:data:`TRANSLATED_NEGATIVES_SCHEMA`) to ``out``.
+
+    Args:
+        ingested: ingest@<task>'s folder (``train.parquet``).
+        languages: stats@<task>'s ``languages.json`` (see
+            :func:`relevance.languages.target_languages`).
+        llm_dir, embedder_dir, cache_dir, allow_download: see
+            :func:`relevance.augment.translators.open_translation`; the embedder both
+            ranks the candidates and gates the translations.
+
+    Returns:
+        The metrics: ``targets``, the mining counts per language and in total, the
+        translation report, ``rows_out``, the embedding cache counts and ``seconds``.
+        When nothing is mined the translator is never built and the table is empty.
+    """
+    began = time.perf_counter()
+    train = read_table(ingested / "train.parquet", made_by=f"ingest@{task.name}")
+    targets = target_languages(
+        params.languages, read_languages_json(languages), where=f"{SECTION}.languages"
+    )
+    with open_translation(
+        translator_params,
+        llm_dir=llm_dir,
+        embedder_dir=embedder_dir,
+        cache_dir=cache_dir,
+        allow_download=allow_download,
+        embed_batch_size=params.batch_size,
+    ) as tools:
+        mined = mine_hard_negatives(
+            train, task=task.name, targets=targets, config=params, embed=tools.embedder.encode
+        )
+        if mined.rows.empty:
+            rows, report = empty_frame(TRANSLATED_NEGATIVES_SCHEMA), {}
+        else:
+            rows, report = translate_negatives(
+                mined.rows,
+                translator=tools.translator,
+                cache=tools.cache,
+                embedder=tools.embedder,
+                config=translator_params,
+            )
+    write_table(rows, out, TRANSLATED_NEGATIVES_SCHEMA)
+    return {
+        "targets": [language for language, _ in targets],
+        "mining": {"languages": mined.counts, "total": mined.totals()},
+        "translation": report,
+        "rows_out": len(rows),
+        "embedding_cache": {"hits": tools.embedder.hits, "misses": tools.embedder.misses},
+        "seconds": round(time.perf_counter() - began, 1),
+    }

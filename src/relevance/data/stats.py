@@ -12,6 +12,9 @@ from typing import Any
 
 import duckdb
 
+from relevance.errors import DataError
+from relevance.schema import SPLITS, Task
+
 QUANTILES = (0.25, 0.5, 0.75, 0.95)
 
 
@@ -242,7 +245,7 @@ def markdown_report(stats: dict[str, Any], *, task_code: str) -> str:
                     + [
                         f"{rows[s][lang]['positive_rate']:.3f}"
                         if "positive_rate" in rows[s].get(lang, {})
-                        else "–"
+                        else "-"
                         for lang in langs
                     ]
                     for s in labelled
@@ -309,3 +312,13 @@ def markdown_report(stats: dict[str, Any], *, task_code: str) -> str:
         parts += ["", "## Most frequent top-level categories (train)", ""]
         parts.append(table(["top-level category", "rows"], [[k, v] for k, v in train_top.items()]))
     return "\n".join(parts) + "\n"
+
+
+def stats_task(task: Task, *, ingested: Path, params: StatsParams) -> dict[str, Any]:
+    """The stats@<task> stage: every statistic of the ingested splits (train required,
+    dev and test when present), as :func:`compute_stats` returns them."""
+    split_files = {s: ingested / f"{s}.parquet" for s in SPLITS}
+    split_files = {s: path for s, path in split_files.items() if path.is_file()}
+    if "train" not in split_files:
+        raise DataError(f"{ingested}/train.parquet not found: run ingest@{task.name} first")
+    return compute_stats(split_files, is_qc=task.name == "qc", top_categories=params.top_categories)

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
+from relevance.tables import require_columns
+
 # The paper's Figure 2 sweeps thresholds from 0.05 to 0.95.
 SWEEP = tuple(round(t, 2) for t in np.arange(0.05, 0.951, 0.05))
 
@@ -108,3 +110,55 @@ def evaluate_predictions(predictions: pd.DataFrame, *, threshold: float) -> dict
         for language, group in sorted(labelled.groupby("language"), key=lambda kv: kv[0])
     }
     return result
+
+
+def cv_report(oof: pd.DataFrame, *, threshold: float) -> dict[str, Any]:
+    """CV scores from out-of-fold p(yes): F1 (at ``threshold``) and AUC per fold model,
+    their mean and standard deviation, and the same per language.
+
+    Args:
+        oof: the table of ``cv@<task>`` (:data:`relevance.tables.OOF_SCHEMA`): ``model``,
+            ``language``, ``label`` (0/1) and ``p_yes`` per training row.
+        threshold: the decision threshold on p(yes) for F1.
+
+    Returns:
+        ``{"folds": 0}`` for an empty table, else ``{"folds", "threshold", "f1_mean",
+        "f1_std" (sample std over fold models; 0.0 with one), "auc_mean" (over the fold
+        models whose rows hold both labels; None if none do), "per_fold": [{"model",
+        "rows", "f1", "auc"}], "per_language": {language: the same without per_fold}}``.
+
+    Raises:
+        DataError: missing columns.
+    """
+    require_columns(oof, ("model", "language", "label", "p_yes"), what="out-of-fold scores")
+    if oof.empty:
+        return {"folds": 0}
+
+    def summarise(frame: pd.DataFrame) -> dict[str, Any]:
+        per_fold = []
+        for model, part in frame.groupby("model", sort=True):
+            labels = part["label"].to_numpy().astype(int)
+            p_yes = part["p_yes"].to_numpy()
+            per_fold.append(
+                {
+                    "model": int(model),
+                    "rows": len(part),
+                    "f1": binary_scores(labels, p_yes >= threshold)["f1"],
+                    "auc": auc(labels, p_yes),
+                }
+            )
+        f1 = np.array([f["f1"] for f in per_fold], dtype=float)
+        aucs = np.array([f["auc"] for f in per_fold if f["auc"] is not None], dtype=float)
+        return {
+            "f1_mean": round(float(f1.mean()), 6),
+            "f1_std": round(float(f1.std(ddof=1)), 6) if len(f1) > 1 else 0.0,
+            "auc_mean": round(float(aucs.mean()), 6) if len(aucs) else None,
+            "per_fold": per_fold,
+        }
+
+    report = {"folds": int(oof["model"].nunique()), "threshold": threshold, **summarise(oof)}
+    report["per_language"] = {
+        str(language): {k: v for k, v in summarise(part).items() if k != "per_fold"}
+        for language, part in oof.groupby("language", sort=True)
+    }
+    return report

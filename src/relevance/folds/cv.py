@@ -3,20 +3,22 @@
 ``cv@<task>`` trains one model per group of ``split@<task>`` folds (fold f goes to model
 f % ``cv.folds``), scores each model's held-out rows (out-of-fold p(yes), from which
 ``evaluate@<task>`` reports CV F1 as mean and standard deviation over folds, per
-language too) and keeps the models, so ``predict@<task>`` can average their p(yes) on
-dev/test (soft voting, ``cv.ensemble``).
+language too: :func:`relevance.evaluate.metrics.cv_report`) and keeps the models, so
+``predict@<task>`` can average their p(yes) on dev/test (soft voting, ``cv.ensemble``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from relevance.errors import ConfigError, DataError
-from relevance.evaluate.metrics import binary_scores
+from relevance.errors import ConfigError
+from relevance.folds.plan import FoldTrainer, oof_plan, oof_table
+from relevance.model.inputs import InputParams, prepare_rows
+from relevance.schema import Task
+from relevance.tables import OOF_SCHEMA, empty_frame, read_table, write_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,7 @@ class CVParams:
     weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        # parse_section puts "<params file>:cv: " in front of these messages.
         if self.folds == 1 or self.folds < 0:
             raise ConfigError(f"folds: expected 0 (off) or >= 2, got {self.folds}")
         if self.ensemble and self.folds == 0:
@@ -47,51 +50,41 @@ class CVParams:
             raise ConfigError(f"weights: expected non-negative weights, got {self.weights}")
 
 
-def cv_report(oof: pd.DataFrame, *, threshold: float) -> dict[str, Any]:
-    """CV scores from out-of-fold p(yes): F1 (at ``threshold``) and AUC per fold model,
-    their mean and standard deviation, and the same per language.
+def cv_task(
+    task: Task,
+    *,
+    train: Path,
+    pivot: Path,
+    models_dir: Path,
+    oof: Path,
+    params: CVParams,
+    inputs: InputParams,
+    trainer: FoldTrainer,
+) -> dict[str, Any]:
+    """The cv@<task> stage: train ``params.folds`` models with ``trainer`` on the filtered
+    training rows (``train``, with the input options of ``inputs`` and the English of
+    ``pivot``), publish them to ``<models_dir>/fold-<k>/``, write their out-of-fold
+    p(yes) to ``oof`` (:data:`relevance.tables.OOF_SCHEMA`); return the stage's metrics.
 
-    Args:
-        oof: ``model``, ``language``, ``label`` (0/1), ``p_yes`` per training row.
+    With ``params.folds`` 0 nothing is trained: ``oof`` is empty and ``models_dir``
+    holds only a ``NO_CV_MODELS`` marker (DVC needs the folder).
 
     Raises:
-        DataError: missing columns or labels.
+        ConfigError: ``cv.folds`` exceeds the split folds of the rows.
     """
-    missing = [c for c in ("model", "language", "label", "p_yes") if c not in oof.columns]
-    if missing:
-        raise DataError(f"out-of-fold scores: missing columns {missing}")
-    if oof.empty:
+    rows = read_table(train, made_by=f"filter@{task.name}")
+    english = read_table(pivot, made_by=f"pivot@{task.name}")
+    # Fold models of an earlier run with more folds must not linger for predict@<task>.
+    if models_dir.exists():
+        shutil.rmtree(models_dir)
+    models_dir.mkdir(parents=True)
+    trainer.work_dir.mkdir(parents=True, exist_ok=True)  # a DVC output even when CV is off
+    if params.folds == 0:
+        (models_dir / "NO_CV_MODELS").write_text("cv.folds is 0: no fold models were trained\n")
+        write_table(empty_frame(OOF_SCHEMA), oof, OOF_SCHEMA)
         return {"folds": 0}
-
-    def summarise(frame: pd.DataFrame) -> dict[str, Any]:
-        per_fold = []
-        for model, part in frame.groupby("model", sort=True):
-            labels = part["label"].to_numpy().astype(int)
-            scores = binary_scores(labels, part["p_yes"].to_numpy() >= threshold)
-            auc = _auc(labels, part["p_yes"].to_numpy())
-            per_fold.append(
-                {"model": int(model), "rows": len(part), "f1": scores["f1"], "auc": auc}
-            )
-        f1 = np.array([f["f1"] for f in per_fold], dtype=float)
-        aucs = np.array([f["auc"] for f in per_fold if f["auc"] is not None], dtype=float)
-        return {
-            "f1_mean": round(float(f1.mean()), 6),
-            "f1_std": round(float(f1.std(ddof=1)), 6) if len(f1) > 1 else 0.0,
-            "auc_mean": round(float(aucs.mean()), 6) if len(aucs) else None,
-            "per_fold": per_fold,
-        }
-
-    report = {"folds": int(oof["model"].nunique()), "threshold": threshold, **summarise(oof)}
-    report["per_language"] = {
-        str(language): {k: v for k, v in summarise(part).items() if k != "per_fold"}
-        for language, part in oof.groupby("language", sort=True)
-    }
-    return report
-
-
-def _auc(labels: np.ndarray, p_yes: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(labels)) < 2:
-        return None
-    return round(float(roc_auc_score(labels, p_yes)), 6)
+    rows, _ = prepare_rows(rows, params=inputs, pivot=english, split="train")
+    plan = oof_plan(rows["fold"].to_numpy(), mode="oof", folds=params.folds, key="cv.folds")
+    scores, models = trainer(rows, plan, publish_dir=models_dir)
+    write_table(oof_table(rows, scores), oof, OOF_SCHEMA)
+    return {"folds": params.folds, "models": models}

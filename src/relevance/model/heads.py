@@ -1,8 +1,7 @@
-"""The answer position, shared by training and scoring: p(yes) math, devices and
-dtypes, the tensor helpers that find the last prompt token and apply the two label rows
-of the head, the two kinds of head a model can answer with (:data:`HEADS`, and
-:func:`load_head_model` that builds either), and the prompt metadata written beside a
-trained model.
+"""The answer position, shared by training and scoring: p(yes) math, the tensor
+helpers that find the last prompt token and apply the two label rows of the head, the
+two kinds of head a model can answer with (:data:`HEADS`, and :func:`load_head_model`
+that builds either), and the prompt metadata written beside a trained model.
 
 Kept apart from :mod:`relevance.model.scoring` so that a change to a scoring backend does not
 change what training depends on (and DVC does not retrain for it).
@@ -255,8 +254,8 @@ def write_prompt_meta(
     """Record the prompt version, task, head and label tokens a model was trained with.
 
     ``labels`` is None for a ``seq_cls`` head, which does not read the label tokens.
-    ``extra``: more JSON-able facts (training writes ``base_model_fingerprint`` and
-    ``lora_rank``, which :func:`relevance.model.train.train_lora` checks on an init adapter).
+    ``extra``: more JSON-able facts (training writes ``base_model_fingerprint``, which
+    :func:`relevance.model.checkpoints.check_init_adapter` checks on an init adapter).
     """
     meta = {
         "prompt_version": PROMPT_VERSION,

@@ -1,9 +1,10 @@
 """Score every dev/test row of a task with a trained model, or an ensemble of them:
-p(yes) per row.
+p(yes) per row (the ``predict@<task>`` stage, :func:`predict_task`).
 
 An ensemble (the winning team's fold models) is weighted soft voting: the weighted mean
 of the members' p(yes) (:func:`average_p_yes`), members scored one after another so only
-one model is in memory at a time (:func:`predict_ensemble`).
+one model is in memory at a time (:func:`predict_ensemble`). Rows get the same input
+options as in training (:func:`relevance.model.inputs.prepare_rows`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import pyarrow as pa
 import torch
 
 from relevance.errors import ConfigError, DataError
+from relevance.model.inputs import InputParams, prepare_rows
 from relevance.model.scoring import check_yes_no_for_vllm, make_scorer
 from relevance.schema import Task
-from relevance.tables import PREDICTION_SCHEMA, write_arrow
+from relevance.tables import PREDICTION_SCHEMA, read_table, write_arrow
 
 log = logging.getLogger(__name__)
 
@@ -287,3 +289,68 @@ def predict_ensemble(
             task.code, split, len(model_dirs), len(rows), seconds[split],
         )  # fmt: skip
     return metrics
+
+
+# ------------------------------------------------------------------ the stage
+
+
+def predict_task(
+    task: Task,
+    *,
+    model_dir: Path,
+    base_model: Path,
+    ingested: Path,
+    pivot: Path,
+    out_dir: Path,
+    params: PredictParams,
+    inputs: InputParams,
+    cv_models: Path,
+    ensemble_size: int = 0,
+    weights: Sequence[float] = (),
+    allow_download: bool = False,
+) -> dict[str, Any]:
+    """The predict@<task> stage: write p(yes) for the dev (and, when ingested, test) rows
+    to ``out_dir/<split>.parquet`` and return the stage's metrics.
+
+    Rows get the input options of training (``inputs``, English pivot from ``pivot``).
+    ``ensemble_size`` 0 scores ``model_dir`` (train@<task>); K >= 2 averages the K fold
+    models ``cv_models/fold-*`` (``cv.ensemble``) with ``weights`` (empty: equal).
+    """
+    if not (ingested / "dev.parquet").is_file():
+        raise DataError(f"{ingested}/dev.parquet not found: run ingest@{task.name} first")
+    english = read_table(pivot, made_by=f"pivot@{task.name}")
+    splits, input_counts = {}, {}
+    for split in ("dev", "test"):
+        if (ingested / f"{split}.parquet").is_file():
+            rows = pd.read_parquet(ingested / f"{split}.parquet")
+            splits[split], input_counts[split] = prepare_rows(
+                rows, params=inputs, pivot=english, split=split
+            )
+    if ensemble_size:
+        members = sorted(cv_models.glob("fold-*"))
+        if len(members) != ensemble_size:
+            raise DataError(
+                f"{cv_models}: cv.ensemble needs {ensemble_size} fold models, found "
+                f"{len(members)}: run cv@{task.name}"
+            )
+        result = predict_ensemble(
+            task=task, model_dirs=members, base_model=base_model, params=params,
+            split_files=splits, out_dir=out_dir, weights=list(weights) or None,
+            allow_download=allow_download,
+        )  # fmt: skip
+    else:
+        scorer = scorer_for(
+            model_dir, base_model=base_model, params=params, allow_download=allow_download
+        )
+        result = predict_splits(task=task, scorer=scorer, split_files=splits, out_dir=out_dir)
+    for split, counts in input_counts.items():
+        result[split]["input"] = counts
+    return result
+
+
+def summary_line(task: Task, metrics: dict[str, Any]) -> str:
+    """The stage's one line: rows and throughput per split."""
+    return f"predict@{task.name}: " + ", ".join(
+        f"{split} {m['rows']} rows at {m['pairs_per_second']:.1f} pairs/s"
+        for split, m in metrics.items()
+    )

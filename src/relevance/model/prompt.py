@@ -160,16 +160,6 @@ def _check_rows(rows: pd.DataFrame) -> None:
             )
 
 
-def prompts_for_rows(task: Task, rows: pd.DataFrame) -> list[str]:
-    """One prompt per row, in row order. Uses ``lang`` (ISO) if present, else ``language``."""
-    _check_rows(rows)
-    langs = rows["lang"] if "lang" in rows.columns else rows["language"]
-    return [
-        build_prompt(task, language=str(lang), query=str(q), candidate=str(c))
-        for lang, q, c in zip(langs, rows["query"], rows["candidate"], strict=True)
-    ]
-
-
 def encode_rows(
     tokenizer: Any, task: Task, rows: pd.DataFrame, *, max_length: int
 ) -> list[list[int]]:

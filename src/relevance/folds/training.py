@@ -1,0 +1,135 @@
+"""Training and scoring the fold models of a plan with the task's LoRA recipe.
+
+The one module of the wing that imports the training code: only the ``selfval`` and
+``cv`` stage scripts import it, and hand a :class:`LoraFoldTrainer` to
+:func:`relevance.folds.selfval.selfval_task` or :func:`relevance.folds.cv.cv_task`.
+Each model is trained with ``train.<task>`` (so a filter model sees the data the way
+the final model will) and scores its rows with the scorer of ``predict@<task>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from relevance.folds.plan import Plan
+from relevance.model.checkpoints import publish_model
+from relevance.model.predict import PredictParams, scorer_for
+from relevance.model.train import TrainParams, train_lora
+from relevance.schema import Task
+
+log = logging.getLogger(__name__)
+
+
+def train_fold_models(
+    rows: pd.DataFrame,
+    plan: Plan,
+    *,
+    task: Task,
+    base_model: Path,
+    train_params: TrainParams,
+    predict_params: PredictParams,
+    work_dir: Path,
+    publish_dir: Path | None = None,
+    init_adapter: Path | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Train one model per ``(train indices, score indices)`` of ``plan`` and score.
+
+    Args:
+        rows: training rows (``id``, ``fold``, ``label`` and the prompt columns).
+        plan: from :func:`relevance.folds.plan.oof_plan`; indices are positions in ``rows``.
+        work_dir: checkpoints, one ``model-<k>/`` per model (resumable like
+            ``train@<task>``).
+        publish_dir: when given, model k is moved to ``<publish_dir>/fold-<k>/``
+            (``adapter/``, ``merged/``), as ``train@<task>`` publishes its model.
+        init_adapter: start every model from this LoRA adapter (TAPT).
+
+    Returns:
+        ``(scores, models)``: scores has ``id``, ``fold``, ``model`` and ``p_yes`` in the
+        order of ``rows`` (rows no model scores keep NaN and model -1; the columns of
+        :data:`relevance.tables.SELFVAL_SCORES_SCHEMA`); models has, per model, the rows
+        it trained on and scored and the seconds each took.
+    """
+    p_yes = np.full(len(rows), np.nan)
+    model_of = np.full(len(rows), -1, dtype=np.int16)
+    models: list[dict[str, Any]] = []
+    for k, (train_idx, score_idx) in enumerate(plan):
+        start = time.perf_counter()
+        log.info(
+            "fold model %d/%d: training on %d rows, scoring %d",
+            k + 1, len(plan), len(train_idx), len(score_idx),
+        )  # fmt: skip
+        result = train_lora(
+            model_dir=base_model,
+            task=task,
+            rows=rows.iloc[train_idx].reset_index(drop=True),
+            config=train_params,
+            out_dir=work_dir / f"model-{k}",
+            restart_on_mismatch=True,
+            init_adapter=init_adapter,
+        )
+        trained = time.perf_counter()
+        model_dir = result.out_dir
+        if publish_dir is not None:
+            model_dir = publish_dir / f"fold-{k}"
+            publish_model(result, model_dir)
+        scorer = scorer_for(model_dir, base_model=base_model, params=predict_params)
+        p_yes[score_idx] = scorer.score(
+            task, rows.iloc[score_idx].reset_index(drop=True), label=f"by fold model {k}"
+        )
+        model_of[score_idx] = k
+        # One model in memory at a time: the next fold model is about to load.
+        del scorer
+        gc.collect()
+        models.append(
+            {
+                "train_rows": len(train_idx),
+                "scored_rows": len(score_idx),
+                "train_seconds": round(trained - start, 1),
+                "score_seconds": round(time.perf_counter() - trained, 1),
+            }
+        )
+    scores = pd.DataFrame(
+        {
+            "id": rows["id"].to_numpy(),
+            "fold": rows["fold"].to_numpy(),
+            "model": model_of,
+            "p_yes": p_yes,
+        }
+    )
+    return scores, models
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraFoldTrainer:
+    """:func:`train_fold_models` with its settings bound: the
+    :class:`relevance.folds.plan.FoldTrainer` the selfval and cv stages pass on."""
+
+    task: Task
+    base_model: Path
+    train_params: TrainParams
+    predict_params: PredictParams
+    work_dir: Path
+    init_adapter: Path | None = None
+
+    def __call__(
+        self, rows: pd.DataFrame, plan: Plan, *, publish_dir: Path | None = None
+    ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        return train_fold_models(
+            rows,
+            plan,
+            task=self.task,
+            base_model=self.base_model,
+            train_params=self.train_params,
+            predict_params=self.predict_params,
+            work_dir=self.work_dir,
+            publish_dir=publish_dir,
+            init_adapter=self.init_adapter,
+        )
