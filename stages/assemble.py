@@ -12,20 +12,20 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.augment.assemble import AugmentParams, assemble_task
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import metrics_option, path_option, stage, task_option, write_metrics
 
 
-@stage
-@task_option
-@path_option("--train", "Ingested training rows (Parquet).")
-@path_option("--folds", "split@<task> output.")
-@path_option("--translated", "translate@<task> output.")
-@path_option("--negatives", "negatives@<task> output.")
-@path_option("--out", "The training table (Parquet).")
-@metrics_option
+@stage.command
+@stage.task_option
+@stage.path_option("--train", "Ingested training rows (Parquet).")
+@stage.path_option("--folds", "split@<task> output.")
+@stage.path_option("--translated", "translate@<task> output.")
+@stage.path_option("--negatives", "negatives@<task> output.")
+@stage.path_option("--out", "The training table (Parquet).")
+@stage.metrics_option
 def main(
     task: Task,
     train: Path,
@@ -47,7 +47,7 @@ def main(
         out=out,
         params=params,
     )
-    write_metrics(metrics, counts)
+    stage.write_metrics(metrics, counts)
     by = counts["rows_by_source"]
     click.echo(
         f"assemble@{task.name}: {counts['rows_out']} rows ({by['original']} original, "

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.check_params import check_params_file
-from relevance.stage import path_option, stage
 
 
-@stage
-@path_option("--out", "Marker written when every key is known (the first stages depend on it).")
+@stage.command
+@stage.path_option(
+    "--out", "Marker written when every key is known (the first stages depend on it)."
+)
 def main(out: Path, params_path: str) -> None:
     """Check that every key of the params file is one some stage reads."""
     checked = check_params_file(params_path)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.folds.cv import CVParams, cv_task
 from relevance.folds.training import LoraFoldTrainer
 from relevance.model.inputs import InputParams
@@ -22,25 +23,17 @@ from relevance.model.predict import PredictParams
 from relevance.model.train import load_train_params
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import (
-    hub_access,
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_metrics,
-)
 
 
-@stage
-@task_option
-@path_option("--train", "Training rows with folds (filter@<task>).")
-@path_option("--pivot", "pivot@<task> output.")
-@path_option("--base-model", "Base LLM folder.")
-@path_option("--work-dir", "Checkpoints of the fold models (kept between runs).")
-@path_option("--models-dir", "Where fold-<k>/ models are published.")
-@path_option("--oof", "Parquet out: out-of-fold p(yes) of every training row.")
-@metrics_option
+@stage.command
+@stage.task_option
+@stage.path_option("--train", "Training rows with folds (filter@<task>).")
+@stage.path_option("--pivot", "pivot@<task> output.")
+@stage.path_option("--base-model", "Base LLM folder.")
+@stage.path_option("--work-dir", "Checkpoints of the fold models (kept between runs).")
+@stage.path_option("--models-dir", "Where fold-<k>/ models are published.")
+@stage.path_option("--oof", "Parquet out: out-of-fold p(yes) of every training row.")
+@stage.metrics_option
 def main(
     task: Task,
     train: Path,
@@ -53,7 +46,7 @@ def main(
     params_path: str,
 ) -> None:
     """Train the fold models of one task and score their held-out rows."""
-    hub_access(params_path)
+    stage.hub_access(params_path)
     params = load_section(CVParams, "cv", params_path)
     inputs = load_section(InputParams, "input", params_path)
     predict_params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
@@ -74,7 +67,7 @@ def main(
         inputs=inputs,
         trainer=trainer,
     )
-    write_metrics(metrics, counts)
+    stage.write_metrics(metrics, counts)
     click.echo(f"cv@{task.name}: {params.folds} fold models -> {models_dir}")
 
 

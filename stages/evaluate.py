@@ -9,30 +9,25 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.evaluate.evaluate import PlotFiles, evaluate_task, summary_line
 from relevance.params import check_fallback_label, load_key, load_threshold
 from relevance.schema import Task
-from relevance.stage import (
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_json,
-    write_metrics,
+
+
+@stage.command
+@stage.task_option
+@stage.path_option("--predictions", "predict@<task> output dir (<split>.parquet).")
+@stage.path_option("--ingested", "ingest@<task> output dir (the input fields for submissions).")
+@stage.metrics_option
+@stage.path_option("--scores", "Copy of the metrics for the overall stage (a DVC output).")
+@stage.path_option("--curve", "Threshold sweep CSV (plot data).")
+@stage.path_option("--curve-png", "Threshold sweep PNG.")
+@stage.path_option(
+    "--threshold-point", "CSV of the task threshold and its F1 (marks it on the curve)."
 )
-
-
-@stage
-@task_option
-@path_option("--predictions", "predict@<task> output dir (<split>.parquet).")
-@path_option("--ingested", "ingest@<task> output dir (the input fields for submissions).")
-@metrics_option
-@path_option("--scores", "Copy of the metrics for the overall stage (a DVC output).")
-@path_option("--curve", "Threshold sweep CSV (plot data).")
-@path_option("--curve-png", "Threshold sweep PNG.")
-@path_option("--threshold-point", "CSV of the task threshold and its F1 (marks it on the curve).")
-@path_option("--cv-oof", "cv@<task> out-of-fold scores (empty when cv.folds is 0).")
-@path_option("--submissions", "Dir for <split>/submit_<TASK>.txt.")
+@stage.path_option("--cv-oof", "cv@<task> out-of-fold scores (empty when cv.folds is 0).")
+@stage.path_option("--submissions", "Dir for <split>/submit_<TASK>.txt.")
 def main(
     task: Task,
     predictions: Path,
@@ -59,8 +54,8 @@ def main(
             load_key("predict", "fallback_label", params_path), params_path
         ),
     )
-    write_metrics(metrics, result)
-    write_json(scores, result)
+    stage.write_metrics(metrics, result)
+    stage.write_json(scores, result)
     click.echo(summary_line(task, result))
 
 

@@ -13,25 +13,25 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.folds.filter import FilterParams, filter_task
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import metrics_option, path_option, stage, task_option, write_metrics
 
 
-@stage
-@task_option
-@path_option("--train", "Assembled training rows (assemble@<task>).")
-@path_option("--flagged", "selfval@<task> flags.")
-@path_option("--out", "Parquet out: the training rows that stay.")
-@metrics_option
+@stage.command
+@stage.task_option
+@stage.path_option("--train", "Assembled training rows (assemble@<task>).")
+@stage.path_option("--flagged", "selfval@<task> flags.")
+@stage.path_option("--out", "Parquet out: the training rows that stay.")
+@stage.metrics_option
 def main(
     task: Task, train: Path, flagged: Path, out: Path, metrics: Path, params_path: str
 ) -> None:
     """Apply the self-validation flags to one task's training rows."""
     params = load_section(FilterParams, "filter", params_path)
     counts = filter_task(task, train=train, flagged=flagged, out=out, params=params)
-    write_metrics(metrics, counts)
+    stage.write_metrics(metrics, counts)
     click.echo(
         f"filter@{task.name}: {counts['rows_in']} rows in, {counts['rows_out']} out -> {out}"
     )

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.data.ingest import DataParams, IngestParams, ingest_task
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import metrics_option, path_option, stage, task_option, write_metrics
 
 
-@stage
-@task_option
-@path_option("--data-dir", "Folder holding the competition files (params data.dir).")
-@path_option("--out-dir", "Where <split>.parquet and quarantine.parquet are written.")
-@metrics_option
+@stage.command
+@stage.task_option
+@stage.path_option("--data-dir", "Folder holding the competition files (params data.dir).")
+@stage.path_option("--out-dir", "Where <split>.parquet and quarantine.parquet are written.")
+@stage.metrics_option
 def main(task: Task, data_dir: Path, out_dir: Path, metrics: Path, params_path: str) -> None:
     """Validate, clean and convert one task's train/dev/test files (and dev labels)."""
     ingest = load_section(IngestParams, "ingest", params_path)
@@ -30,7 +30,7 @@ def main(task: Task, data_dir: Path, out_dir: Path, metrics: Path, params_path: 
         max_record_bytes=ingest.max_record_bytes,
         out_dir=out_dir,
     )
-    write_metrics(metrics, result)
+    stage.write_metrics(metrics, result)
     total = result["total"]
     click.echo(
         f"ingest@{task.name}: {total['rows_in']} records in, {total['rows_out']} out, "

@@ -12,24 +12,24 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.model.base_models import ModelsParams, materialize_models
 from relevance.params import load_section
-from relevance.stage import hub_access, metrics_option, path_option, stage, write_metrics
 
 
-@stage
-@path_option("--llm-out", "Folder for the causal LLM (transformers, safetensors).")
-@path_option("--embedder-out", "Folder for the embedder (sentence-transformers).")
-@metrics_option
+@stage.command
+@stage.path_option("--llm-out", "Folder for the causal LLM (transformers, safetensors).")
+@stage.path_option("--embedder-out", "Folder for the embedder (sentence-transformers).")
+@stage.metrics_option
 def main(llm_out: Path, embedder_out: Path, metrics: Path, params_path: str) -> None:
     """Convert or copy the configured base models (offline unless downloads are allowed)."""
     # Nothing below may reach a model hub unless allowed (the same switch as every stage).
-    hub_access(params_path)
+    stage.hub_access(params_path)
     params = load_section(ModelsParams, "models", params_path)
     result = materialize_models(
         params, llm_out=llm_out, embedder_out=embedder_out, source=params_path
     )
-    write_metrics(metrics, result)
+    stage.write_metrics(metrics, result)
     click.echo(
         "models: "
         + ", ".join(

@@ -13,30 +13,19 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.augment.negatives import NegativesParams, negatives_task
-from relevance.augment.translators import TranslatorParams
+from relevance.augment.translators import translation_setup
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import (
-    cache_dir_option,
-    hub_access,
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_metrics,
-)
 
 
-@stage
-@task_option
-@path_option("--ingested", "ingest@<task> output folder.")
-@path_option("--languages", "stats@<task> languages.json (missing_from_train).")
-@path_option("--llm", "Base LLM folder (models stage).")
-@path_option("--embedder", "Sentence-transformers folder (models stage).")
-@path_option("--out", "Translated hard negatives (Parquet).")
-@metrics_option
-@cache_dir_option
+@stage.command
+@stage.task_option
+@stage.translation_inputs
+@stage.path_option("--languages", "stats@<task> languages.json (missing_from_train).")
+@stage.path_option("--out", "Translated hard negatives (Parquet).")
+@stage.metrics_option
 def main(
     task: Task,
     ingested: Path,
@@ -49,20 +38,15 @@ def main(
     params_path: str,
 ) -> None:
     """Mine one hard negative per sampled positive for each missing language."""
-    allow_download = hub_access(params_path)
+    setup = translation_setup(
+        params_path, llm=llm, embedder=embedder, cache_dir=cache_dir,
+        allow_download=stage.hub_access(params_path),
+    )  # fmt: skip
+    params = load_section(NegativesParams, "negatives", params_path)
     report = negatives_task(
-        task,
-        ingested=ingested,
-        languages=languages,
-        llm_dir=llm,
-        embedder_dir=embedder,
-        out=out,
-        cache_dir=cache_dir,
-        params=load_section(NegativesParams, "negatives", params_path),
-        translator_params=load_section(TranslatorParams, "translator", params_path),
-        allow_download=allow_download,
+        task, ingested=ingested, languages=languages, out=out, params=params, setup=setup
     )
-    write_metrics(metrics, report)
+    stage.write_metrics(metrics, report)
     mined, kept = report["mining"]["total"]["mined"], report["rows_out"]
     click.echo(f"negatives@{task.name}: {mined} mined, {kept} kept after translation -> {out}")
 

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.evaluate.overall import overall_scores
 from relevance.params import load_tasks
-from relevance.stage import metrics_option, path_option, stage, write_metrics
 
 
-@stage
-@path_option("--scores", "Dir with <task>/scores.json from evaluate@<task>.")
-@metrics_option
+@stage.command
+@stage.path_option("--scores", "Dir with <task>/scores.json from evaluate@<task>.")
+@stage.metrics_option
 def main(scores: Path, metrics: Path, params_path: str) -> None:
     """Mean dev F1 over the tasks in params `tasks` (others left on disk are ignored)."""
     result = overall_scores(scores, load_tasks(params_path))
-    write_metrics(metrics, result)
+    stage.write_metrics(metrics, result)
     click.echo(
         f"overall: mean dev F1 {result.get('mean_f1', 'n/a (no labelled dev)')} over "
         f"{', '.join(result['tasks']) or 'no task'}"

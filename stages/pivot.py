@@ -14,29 +14,18 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.augment.pivot import pivot_task
-from relevance.augment.translators import TranslatorParams
-from relevance.params import load_key, load_section
+from relevance.augment.translators import translation_setup
+from relevance.params import load_key
 from relevance.schema import Task
-from relevance.stage import (
-    cache_dir_option,
-    hub_access,
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_metrics,
-)
 
 
-@stage
-@task_option
-@path_option("--ingested", "ingest@<task> output folder.")
-@path_option("--llm", "Base LLM folder (models stage).")
-@path_option("--embedder", "Sentence-transformers folder for the similarity gate (models stage).")
-@path_option("--out", "Pivot table (Parquet).")
-@metrics_option
-@cache_dir_option
+@stage.command
+@stage.task_option
+@stage.translation_inputs
+@stage.path_option("--out", "Pivot table (Parquet).")
+@stage.metrics_option
 def main(
     task: Task,
     ingested: Path,
@@ -48,20 +37,15 @@ def main(
     params_path: str,
 ) -> None:
     """Translate every non-English query into English (or write an empty table)."""
-    allow_download = hub_access(params_path)
+    setup = translation_setup(
+        params_path, llm=llm, embedder=embedder, cache_dir=cache_dir,
+        allow_download=stage.hub_access(params_path),
+    )  # fmt: skip
+    pivot_en = load_key("input", "pivot_en", params_path)
     report = pivot_task(
-        task,
-        pivot_en=load_key("input", "pivot_en", params_path),
-        ingested=ingested,
-        llm_dir=llm,
-        embedder_dir=embedder,
-        out=out,
-        cache_dir=cache_dir,
-        translator_params=load_section(TranslatorParams, "translator", params_path),
-        allow_download=allow_download,
-        source=params_path,
+        task, pivot_en=pivot_en, ingested=ingested, out=out, setup=setup, source=params_path
     )
-    write_metrics(metrics, report)
+    stage.write_metrics(metrics, report)
     total = report["total"]
     click.echo(
         f"pivot@{task.name} (input.pivot_en={report['enabled']}): {total['rows']} rows, "

@@ -13,32 +13,27 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.folds.cv import CVParams
 from relevance.model.inputs import InputParams
 from relevance.model.predict import PredictParams, predict_task, summary_line
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import (
-    hub_access,
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_metrics,
-)
 
 
-@stage
-@task_option
-@path_option(
+@stage.command
+@stage.task_option
+@stage.path_option(
     "--model", "train@<task> output (adapter/ and, with merge, merged/).", dest="model_dir"
 )
-@path_option("--base-model", "Base LLM folder (used with an adapter when there is no merged/).")
-@path_option("--ingested", "ingest@<task> output dir; dev and test are scored.")
-@path_option("--pivot", "pivot@<task> output (English of every query; empty when off).")
-@path_option("--cv-models", "cv@<task> fold models (fold-<k>/), averaged with cv.ensemble.")
-@path_option("--out-dir", "Where <split>.parquet predictions are written.")
-@metrics_option
+@stage.path_option(
+    "--base-model", "Base LLM folder (used with an adapter when there is no merged/)."
+)
+@stage.path_option("--ingested", "ingest@<task> output dir; dev and test are scored.")
+@stage.path_option("--pivot", "pivot@<task> output (English of every query; empty when off).")
+@stage.path_option("--cv-models", "cv@<task> fold models (fold-<k>/), averaged with cv.ensemble.")
+@stage.path_option("--out-dir", "Where <split>.parquet predictions are written.")
+@stage.metrics_option
 def main(
     task: Task,
     model_dir: Path,
@@ -51,7 +46,7 @@ def main(
     params_path: str,
 ) -> None:
     """Score dev and test rows with the task's trained model."""
-    allow_download = hub_access(params_path)
+    allow_download = stage.hub_access(params_path)
     cv = load_section(CVParams, "cv", params_path)
     result = predict_task(
         task,
@@ -67,7 +62,7 @@ def main(
         weights=cv.weights,
         allow_download=allow_download,
     )
-    write_metrics(metrics, result)
+    stage.write_metrics(metrics, result)
     click.echo(summary_line(task, result))
 
 

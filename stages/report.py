@@ -8,16 +8,18 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.evaluate.report import build_report
 from relevance.params import load_tasks
-from relevance.stage import path_option, stage
 
 
-@stage
-@path_option("--metrics-dir", "metrics/ folder.")
-@path_option("--reports-dir", "reports/ folder (curves, ablation.md; report.md links from it).")
-@path_option("--out", "report.md to write.")
-@path_option("--figures", "Folder for its PNGs.")
+@stage.command
+@stage.path_option("--metrics-dir", "metrics/ folder.")
+@stage.path_option(
+    "--reports-dir", "reports/ folder (curves, ablation.md; report.md links from it)."
+)
+@stage.path_option("--out", "report.md to write.")
+@stage.path_option("--figures", "Folder for its PNGs.")
 def main(metrics_dir: Path, reports_dir: Path, out: Path, figures: Path, params_path: str) -> None:
     """Write the run report."""
     tasks = load_tasks(params_path)

@@ -15,30 +15,25 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.folds.selfval import SelfValParams, selfval_task
 from relevance.folds.training import LoraFoldTrainer
 from relevance.model.predict import PredictParams
 from relevance.model.train import load_train_params
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import (
-    hub_access,
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_metrics,
+
+
+@stage.command
+@stage.task_option
+@stage.path_option("--train", "Assembled training rows (assemble@<task>).")
+@stage.path_option("--base-model", "Base causal LM folder.")
+@stage.path_option(
+    "--work-dir", "Filter models' checkpoints (kept between runs, so a rerun resumes)."
 )
-
-
-@stage
-@task_option
-@path_option("--train", "Assembled training rows (assemble@<task>).")
-@path_option("--base-model", "Base causal LM folder.")
-@path_option("--work-dir", "Filter models' checkpoints (kept between runs, so a rerun resumes).")
-@path_option("--scores", "Parquet out: every row's p(yes).")
-@path_option("--flagged", "Parquet out: the flagged rows with score and reason.")
-@metrics_option
+@stage.path_option("--scores", "Parquet out: every row's p(yes).")
+@stage.path_option("--flagged", "Parquet out: the flagged rows with score and reason.")
+@stage.metrics_option
 def main(
     task: Task,
     train: Path,
@@ -50,7 +45,7 @@ def main(
     params_path: str,
 ) -> None:
     """Score one task's training rows with filter models and flag likely label errors."""
-    hub_access(params_path)
+    stage.hub_access(params_path)
     params = load_section(SelfValParams, "selfval", params_path)
     predict_params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
     trainer = LoraFoldTrainer(
@@ -63,7 +58,7 @@ def main(
     counts = selfval_task(
         task, train=train, scores=scores, flagged=flagged, params=params, trainer=trainer
     )
-    write_metrics(metrics, counts)
+    stage.write_metrics(metrics, counts)
     state = "" if counts["enabled"] else " (selfval.enabled is false)"
     click.echo(
         f"selfval@{task.name}: {counts['flagged']} of {counts['rows_in']} rows flagged{state}"

@@ -13,22 +13,22 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.data.split import SplitParams, split_task
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import metrics_option, path_option, stage, task_option, write_metrics
 
 
-@stage
-@task_option
-@path_option("--train", "Ingested training rows (Parquet).")
-@path_option("--out", "Parquet: id, fold per row.")
-@metrics_option
+@stage.command
+@stage.task_option
+@stage.path_option("--train", "Ingested training rows (Parquet).")
+@stage.path_option("--out", "Parquet: id, fold per row.")
+@stage.metrics_option
 def main(task: Task, train: Path, out: Path, metrics: Path, params_path: str) -> None:
     """Assign every training row of one task to a fold."""
     params = load_section(SplitParams, "split", params_path)
     counts = split_task(task, train=train, out=out, params=params)
-    write_metrics(metrics, counts)
+    stage.write_metrics(metrics, counts)
     click.echo(f"split@{task.name}: {counts['rows']} rows in {params.folds} folds -> {out}")
 
 

@@ -13,25 +13,18 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.data.stats import StatsParams, markdown_report, metrics_view, stats_task
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import (
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_json,
-    write_metrics,
-)
 
 
-@stage
-@task_option
-@path_option("--ingested", "ingest@<task> output dir.")
-@path_option("--languages-out", "JSON: languages per split and those missing from train.")
-@metrics_option
-@path_option("--report", "Markdown report.")
+@stage.command
+@stage.task_option
+@stage.path_option("--ingested", "ingest@<task> output dir.")
+@stage.path_option("--languages-out", "JSON: languages per split and those missing from train.")
+@stage.metrics_option
+@stage.path_option("--report", "Markdown report.")
 def main(
     task: Task, ingested: Path, languages_out: Path, metrics: Path, report: Path, params_path: str
 ) -> None:
@@ -39,8 +32,8 @@ def main(
     stats = stats_task(
         task, ingested=ingested, params=load_section(StatsParams, "stats", params_path)
     )
-    write_json(languages_out, stats["languages"])
-    write_metrics(metrics, metrics_view(stats))
+    stage.write_json(languages_out, stats["languages"])
+    stage.write_metrics(metrics, metrics_view(stats))
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(markdown_report(stats, task_code=task.code), encoding="utf-8")
     missing = [m["language"] for m in stats["languages"]["missing_from_train"]]

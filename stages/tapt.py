@@ -14,26 +14,19 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.model.tapt import tapt_task
 from relevance.model.train import load_train_params
 from relevance.schema import Task
-from relevance.stage import (
-    hub_access,
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_metrics,
-)
 
 
-@stage
-@task_option
-@path_option("--ingested", "ingest stages' outputs (<task>/train.parquet per task).")
-@path_option("--base-model", "Base LLM folder (models stage).")
-@path_option("--checkpoints", "Resumable checkpoints (kept between runs).")
-@path_option("--out-dir", "Where adapter/ is published (or the marker when TAPT is off).")
-@metrics_option
+@stage.command
+@stage.task_option
+@stage.path_option("--ingested", "ingest stages' outputs (<task>/train.parquet per task).")
+@stage.path_option("--base-model", "Base LLM folder (models stage).")
+@stage.path_option("--checkpoints", "Resumable checkpoints (kept between runs).")
+@stage.path_option("--out-dir", "Where adapter/ is published (or the marker when TAPT is off).")
+@stage.metrics_option
 def main(
     task: Task,
     ingested: Path,
@@ -44,7 +37,7 @@ def main(
     params_path: str,
 ) -> None:
     """Pre-train one task's adapter on the other task's training rows."""
-    hub_access(params_path)
+    stage.hub_access(params_path)
     result = tapt_task(
         task,
         ingested=ingested,
@@ -53,7 +46,7 @@ def main(
         out_dir=out_dir,
         params=load_train_params(task.name, params_path),
     )
-    write_metrics(metrics, result)
+    stage.write_metrics(metrics, result)
     if result["init_from"] == "none":
         click.echo(f"tapt@{task.name}: off (train.{task.name}.init_from is none)")
     else:

@@ -13,29 +13,24 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.model.inputs import InputParams
 from relevance.model.train import load_train_params, train_task
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import (
-    hub_access,
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_metrics,
+
+
+@stage.command
+@stage.task_option
+@stage.path_option("--base-model", "Base causal LM folder (models stage).")
+@stage.path_option("--train", "Training rows (filter@<task>: query, candidate, lang, label).")
+@stage.path_option("--pivot", "English pivot of every query (pivot@<task>; empty when off).")
+@stage.path_option(
+    "--tapt", "tapt@<task> output: adapter/ to start from when init_from is other_task."
 )
-
-
-@stage
-@task_option
-@path_option("--base-model", "Base causal LM folder (models stage).")
-@path_option("--train", "Training rows (filter@<task>: query, candidate, lang, label).")
-@path_option("--pivot", "English pivot of every query (pivot@<task>; empty when off).")
-@path_option("--tapt", "tapt@<task> output: adapter/ to start from when init_from is other_task.")
-@path_option("--checkpoints", "Resumable checkpoints of this run (kept between runs).")
-@path_option("--out-dir", "Where adapter/ (and merged/) are written.")
-@metrics_option
+@stage.path_option("--checkpoints", "Resumable checkpoints of this run (kept between runs).")
+@stage.path_option("--out-dir", "Where adapter/ (and merged/) are written.")
+@stage.metrics_option
 def main(
     task: Task,
     base_model: Path,
@@ -48,7 +43,7 @@ def main(
     params_path: str,
 ) -> None:
     """Fine-tune a LoRA adapter on one task's training rows."""
-    hub_access(params_path)
+    stage.hub_access(params_path)
     result = train_task(
         task,
         base_model=base_model,
@@ -60,7 +55,7 @@ def main(
         params=load_train_params(task.name, params_path),
         inputs=load_section(InputParams, "input", params_path),
     )
-    write_metrics(metrics, result)
+    stage.write_metrics(metrics, result)
     click.echo(
         f"train@{task.name}: {result['steps']} steps on {result['rows']} rows, "
         f"final loss {result['final_loss']:.4f}, {result['seconds']:.0f} s -> {out_dir}"

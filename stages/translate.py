@@ -15,30 +15,19 @@ from pathlib import Path
 
 import click
 
+from relevance import stage
 from relevance.augment.translate import TranslateParams, translate_task
-from relevance.augment.translators import TranslatorParams
+from relevance.augment.translators import translation_setup
 from relevance.params import load_section
 from relevance.schema import Task
-from relevance.stage import (
-    cache_dir_option,
-    hub_access,
-    metrics_option,
-    path_option,
-    stage,
-    task_option,
-    write_metrics,
-)
 
 
-@stage
-@task_option
-@path_option("--ingested", "ingest@<task> output folder.")
-@path_option("--languages", "stats@<task> languages.json (missing_from_train).")
-@path_option("--llm", "Base LLM folder (models stage).")
-@path_option("--embedder", "Sentence-transformers folder for the similarity gate (models stage).")
-@path_option("--out", "Translated rows (Parquet).")
-@metrics_option
-@cache_dir_option
+@stage.command
+@stage.task_option
+@stage.translation_inputs
+@stage.path_option("--languages", "stats@<task> languages.json (missing_from_train).")
+@stage.path_option("--out", "Translated rows (Parquet).")
+@stage.metrics_option
 def main(
     task: Task,
     ingested: Path,
@@ -51,20 +40,15 @@ def main(
     params_path: str,
 ) -> None:
     """Translate sampled train queries into the languages train lacks."""
-    allow_download = hub_access(params_path)
+    setup = translation_setup(
+        params_path, llm=llm, embedder=embedder, cache_dir=cache_dir,
+        allow_download=stage.hub_access(params_path),
+    )  # fmt: skip
+    params = load_section(TranslateParams, "translate", params_path)
     report = translate_task(
-        task,
-        ingested=ingested,
-        languages=languages,
-        llm_dir=llm,
-        embedder_dir=embedder,
-        out=out,
-        cache_dir=cache_dir,
-        params=load_section(TranslateParams, "translate", params_path),
-        translator_params=load_section(TranslatorParams, "translator", params_path),
-        allow_download=allow_download,
+        task, ingested=ingested, languages=languages, out=out, params=params, setup=setup
     )
-    write_metrics(metrics, report)
+    stage.write_metrics(metrics, report)
     total, targets = report["total"], ", ".join(report["targets"]) or "none missing from train"
     click.echo(
         f"translate@{task.name}: {total['kept']} of {total['sampled']} rows kept "

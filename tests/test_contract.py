@@ -136,7 +136,7 @@ def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        func = getattr(node.func, "id", None)
+        func = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
         if func == "load_section":
             name = node.args[0].id
             module = importlib.import_module(imported.get(name, params_module.__name__))
@@ -149,6 +149,10 @@ def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
             keys.add("models.allow_download")
         elif func == "load_train_params":  # relevance.model.train: train.<task>
             per_task.add("train")
+        elif func == "translation_setup":  # relevance.augment.translators: translator
+            from relevance.augment.translators import TranslatorParams
+
+            sections["translator"] = (TranslatorParams, set())
         elif func == "load_task_value":
             per_task.add(node.args[0].value)
         elif func == "load_threshold":

@@ -18,7 +18,7 @@ import pytest
 
 from relevance.augment import translators
 from relevance.augment.negatives import NegativesParams, mine_hard_negatives, negatives_task
-from relevance.augment.translators import TranslatorParams
+from relevance.augment.translators import TranslationSetup, TranslatorParams
 from relevance.errors import ConfigError, DataError
 from relevance.languages import iso_language, target_languages
 from relevance.params import load_section
@@ -355,12 +355,13 @@ def test_negatives_task_mines_translates_and_writes(
     monkeypatch.setattr(
         translators, "make_translator", lambda *a, **k: built.append(1) or FakeTranslator()
     )
+    setup = TranslationSetup(
+        TranslatorParams(min_similarity=-1.0), llm_dir=tmp_path / "unused",
+        embedder_dir=tiny_embedder, cache_dir=tmp_path / "cache",
+    )  # fmt: skip
     kwargs = {
-        "ingested": ingested, "languages": languages, "llm_dir": tmp_path / "unused",
-        "embedder_dir": tiny_embedder, "out": tmp_path / "negatives.parquet",
-        "cache_dir": tmp_path / "cache", "allow_download": False,
-        "params": NegativesParams(rows_per_language=4, rank_min=2, rank_max=6),
-        "translator_params": TranslatorParams(min_similarity=-1.0),
+        "ingested": ingested, "languages": languages, "out": tmp_path / "negatives.parquet",
+        "params": NegativesParams(rows_per_language=4, rank_min=2, rank_max=6), "setup": setup,
     }  # fmt: skip
     report = negatives_task(TASKS["qi"], **kwargs)
     table = pq.read_table(kwargs["out"])

@@ -48,6 +48,7 @@ from relevance.augment.translators import (
     FEWSHOT_EXAMPLES,
     CausalLMTranslator,
     Seq2SeqTranslator,
+    TranslationSetup,
     TranslatorParams,
     fewshot_prompt,
     first_line,
@@ -593,11 +594,10 @@ def test_pivot_rows_keep_english_and_report_failures(tmp_path: Path) -> None:
 def test_pivot_task_checks_the_switch_and_needs_every_split_but_test(
     ingested: Path, tmp_path: Path
 ) -> None:
-    kwargs = {
-        "ingested": ingested, "llm_dir": tmp_path / "no-llm", "embedder_dir": tmp_path / "no",
-        "out": tmp_path / "pivot.parquet", "cache_dir": tmp_path / "cache",
-        "translator_params": TranslatorParams(), "allow_download": False,
-    }  # fmt: skip
+    setup = TranslationSetup(
+        TranslatorParams(), tmp_path / "no-llm", tmp_path / "no", tmp_path / "cache"
+    )
+    kwargs = {"ingested": ingested, "out": tmp_path / "pivot.parquet", "setup": setup}
     with pytest.raises(ConfigError, match=r"^other.yaml:input.pivot_en: expected true or false"):
         pivot_task(TASKS["qc"], pivot_en="yes", source="other.yaml", **kwargs)
     rows = read_splits(ingested, TASKS["qc"])  # no test file: the task has none yet
@@ -676,10 +676,8 @@ def test_open_translation_builds_the_translator_on_first_use(
     tiny_embedder_dir: Path, tmp_path: Path
 ) -> None:
     config = TranslatorParams(device="cpu")
-    with open_translation(
-        config, llm_dir=tmp_path / "no-llm", embedder_dir=tiny_embedder_dir,
-        cache_dir=tmp_path / "cache", allow_download=False, embed_batch_size=8,
-    ) as tools:  # fmt: skip
+    setup = TranslationSetup(config, tmp_path / "no-llm", tiny_embedder_dir, tmp_path / "cache")
+    with open_translation(setup, embed_batch_size=8) as tools:
         # Opening needs no LLM folder: a stage with nothing to translate never loads one.
         assert (tools.embedder.batch_size, tools.embedder.device) == (8, "cpu")
         tools.cache.put_many({"key": "value"})
@@ -698,11 +696,13 @@ def test_explicit_languages_are_spelled_as_the_data_spells_them(
     languages.write_text(json.dumps({"by_split": by_split, "missing_from_train": []}))
     monkeypatch.setattr(translators, "make_translator", lambda *args, **kwargs: FakeTranslator())
     out = tmp_path / "qc.parquet"
+    setup = TranslationSetup(
+        TranslatorParams(min_similarity=-1.0), tmp_path / "unused", tiny_embedder_dir,
+        tmp_path / "cache",
+    )  # fmt: skip
     report = translate_task(
-        TASKS["qc"], ingested=ingested, languages=languages, llm_dir=tmp_path / "unused",
-        embedder_dir=tiny_embedder_dir, out=out, cache_dir=tmp_path / "cache",
+        TASKS["qc"], ingested=ingested, languages=languages, out=out, setup=setup,
         params=TranslateParams(languages=("vi",), rows_per_language=3),
-        translator_params=TranslatorParams(min_similarity=-1.0), allow_download=False,
     )  # fmt: skip
     rows = pd.read_parquet(out)
     assert report["targets"] == ["vn"] and report["languages"]["vn"]["sampled"] == 3

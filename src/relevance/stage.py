@@ -3,14 +3,17 @@ must exist, the hub switch, metrics output.
 
 Stage scripts in ``stages/`` stay thin: options in, library call, outputs out::
 
-    @stage
-    @task_option
-    @path_option("--train", "Ingested training rows (Parquet).")
-    @metrics_option
+    from relevance import stage
+
+    @stage.command
+    @stage.task_option
+    @stage.path_option("--train", "Ingested training rows (Parquet).")
+    @stage.metrics_option
     def main(task: Task, train: Path, metrics: Path, params_path: str) -> None:
         ...
+        stage.write_metrics(metrics, counts)
 
-:func:`stage` makes the Click command (``-h``/``--help``, ``--params``, logging set
+:func:`command` makes the Click command (``-h``/``--help``, ``--params``, logging set
 up) and turns errors a user can fix (:class:`relevance.errors.RelevanceError`) into
 ``click.ClickException``: the message on stderr and exit code 1, never a traceback and
 never exit 0.
@@ -148,7 +151,7 @@ def write_metrics(path: Path, data: Any) -> None:
 # ------------------------------------------------------------------ the command
 
 
-def stage(func: Callable[..., Any]) -> click.Command:
+def command(func: Callable[..., Any]) -> click.Command:
     """A DVC stage's command: ``-h``/``--help``, a ``--params`` option (passed on as
     ``params_path``), logging set up before the body runs, and user errors as a clean
     exit 1 (:func:`user_errors`)."""
@@ -187,6 +190,28 @@ cache_dir_option = path_option(
     "--cache-dir",
     "Translation/embedding caches [default: $RELEVANCE_CACHE_DIR or ~/.cache/relevance].",
     required=False,
+)
+
+
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several option decorators as one, applied in the order given (top first)."""
+
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+# What translate, negatives and pivot read besides their own inputs: the rows, the
+# translator (the base LLM unless translator.model names one), the embedder of the
+# similarity gate, and the shared caches.
+translation_inputs = options(
+    path_option("--ingested", "ingest@<task> output folder."),
+    path_option("--llm", "Base LLM folder (models stage)."),
+    path_option("--embedder", "Sentence-transformers folder (models stage): the similarity gate."),
+    cache_dir_option,
 )
 
 

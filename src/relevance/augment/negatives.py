@@ -39,7 +39,7 @@ import pandas as pd
 from relevance.augment.embedding import Embedder
 from relevance.augment.translate import build_translated_rows
 from relevance.augment.translation_cache import TranslationCache, Translator
-from relevance.augment.translators import TranslatorParams, open_translation
+from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
 from relevance.clean import clean_text
 from relevance.errors import ConfigError, DataError
 from relevance.languages import iso_language, language_codes, read_languages_json, target_languages
@@ -481,13 +481,9 @@ def negatives_task(
     *,
     ingested: Path,
     languages: Path,
-    llm_dir: Path,
-    embedder_dir: Path,
     out: Path,
-    cache_dir: Path | None,
     params: NegativesParams,
-    translator_params: TranslatorParams,
-    allow_download: bool,
+    setup: TranslationSetup,
 ) -> dict[str, Any]:
     """The negatives@<task> stage: mine hard negatives for each target language, translate
     their queries, write the kept rows (:data:`TRANSLATED_NEGATIVES_SCHEMA`) to ``out``.
@@ -496,9 +492,8 @@ def negatives_task(
         ingested: ingest@<task>'s folder (``train.parquet``).
         languages: stats@<task>'s ``languages.json`` (see
             :func:`relevance.languages.target_languages`).
-        llm_dir, embedder_dir, cache_dir, allow_download: see
-            :func:`relevance.augment.translators.open_translation`; the embedder both
-            ranks the candidates and gates the translations.
+        setup: where to translate (:class:`relevance.augment.translators.TranslationSetup`);
+            its embedder both ranks the candidates and gates the translations.
 
     Returns:
         The metrics: ``targets``, the mining counts per language and in total, the
@@ -510,27 +505,14 @@ def negatives_task(
     targets = target_languages(
         params.languages, read_languages_json(languages), where=f"{SECTION}.languages"
     )
-    with open_translation(
-        translator_params,
-        llm_dir=llm_dir,
-        embedder_dir=embedder_dir,
-        cache_dir=cache_dir,
-        allow_download=allow_download,
-        embed_batch_size=params.batch_size,
-    ) as tools:
+    with open_translation(setup, embed_batch_size=params.batch_size) as tools:
         mined = mine_hard_negatives(
             train, task=task.name, targets=targets, config=params, embed=tools.embedder.encode
         )
         if mined.rows.empty:
             rows, report = empty_frame(TRANSLATED_NEGATIVES_SCHEMA), {}
         else:
-            rows, report = translate_negatives(
-                mined.rows,
-                translator=tools.translator,
-                cache=tools.cache,
-                embedder=tools.embedder,
-                config=translator_params,
-            )
+            rows, report = translate_negatives(mined.rows, **tools.parts(), config=setup.params)
     write_table(rows, out, TRANSLATED_NEGATIVES_SCHEMA)
     return {
         "targets": [language for language, _ in targets],

@@ -22,7 +22,7 @@ import pandas as pd
 from relevance.augment.embedding import Embedder
 from relevance.augment.gate import reason_counts, score_and_gate
 from relevance.augment.translation_cache import TranslationCache, Translator, translate_grouped
-from relevance.augment.translators import TranslatorParams, open_translation
+from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
 from relevance.clean import clean_text
 from relevance.errors import ConfigError, DataError
 from relevance.schema import SPLITS, Task
@@ -154,12 +154,8 @@ def pivot_task(
     *,
     pivot_en: object,
     ingested: Path,
-    llm_dir: Path,
-    embedder_dir: Path,
     out: Path,
-    cache_dir: Path | None,
-    translator_params: TranslatorParams,
-    allow_download: bool,
+    setup: TranslationSetup,
     source: str = "params.yaml",
 ) -> dict[str, Any]:
     """The pivot@<task> stage: write the English pivot of every query of ``task``
@@ -169,8 +165,7 @@ def pivot_task(
         pivot_en: ``input.pivot_en`` as read from the params file ``source`` (read alone
             so that the stage reruns on that key only; checked here to be a boolean).
         ingested: ingest@<task>'s folder (``train``/``dev`` Parquet, ``test`` optional).
-        llm_dir, embedder_dir, cache_dir, allow_download: see
-            :func:`relevance.augment.translators.open_translation`.
+        setup: where to translate (:class:`relevance.augment.translators.TranslationSetup`).
 
     Returns:
         The metrics: ``enabled`` and :func:`pivot_rows`'s report plus ``seconds``.
@@ -182,19 +177,7 @@ def pivot_task(
         return {"enabled": False, "total": {"rows": 0}}
     began = time.perf_counter()
     rows = read_splits(ingested, task)
-    with open_translation(
-        translator_params,
-        llm_dir=llm_dir,
-        embedder_dir=embedder_dir,
-        cache_dir=cache_dir,
-        allow_download=allow_download,
-    ) as tools:
-        result = pivot_rows(
-            rows,
-            translator=tools.translator,
-            cache=tools.cache,
-            embedder=tools.embedder,
-            config=translator_params,
-        )
+    with open_translation(setup) as tools:
+        result = pivot_rows(rows, **tools.parts(), config=setup.params)
     write_table(result.rows, out, PIVOT_SCHEMA)
     return {**result.report, "seconds": round(time.perf_counter() - began, 1)}

@@ -29,7 +29,7 @@ import pandas as pd
 from relevance.augment.embedding import Embedder
 from relevance.augment.gate import reason_counts, score_and_gate, unchanged
 from relevance.augment.translation_cache import TranslationCache, Translator, translate_grouped
-from relevance.augment.translators import TranslatorParams, open_translation
+from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
 from relevance.errors import ConfigError, DataError
 from relevance.kvstore import content_key
 from relevance.languages import iso_language, language_codes, read_languages_json, target_languages
@@ -266,13 +266,9 @@ def translate_task(
     *,
     ingested: Path,
     languages: Path,
-    llm_dir: Path,
-    embedder_dir: Path,
     out: Path,
-    cache_dir: Path | None,
     params: TranslateParams,
-    translator_params: TranslatorParams,
-    allow_download: bool,
+    setup: TranslationSetup,
 ) -> dict[str, Any]:
     """The translate@<task> stage: sample train rows per target language, translate and
     gate their queries, write the kept rows (:data:`TRANSLATED_SCHEMA`) to ``out``.
@@ -281,8 +277,7 @@ def translate_task(
         ingested: ingest@<task>'s folder (``train.parquet``).
         languages: stats@<task>'s ``languages.json`` (``missing_from_train``, and the
             spelling of each language in the data).
-        llm_dir, embedder_dir, cache_dir, allow_download: see
-            :func:`relevance.augment.translators.open_translation`.
+        setup: where to translate (:class:`relevance.augment.translators.TranslationSetup`).
 
     Returns:
         The metrics: :func:`build_translated_rows`'s report plus ``targets`` (as the data
@@ -305,20 +300,8 @@ def translate_task(
     if samples.empty:  # nothing to translate: no model is loaded, no cache opened
         write_table(empty_frame(TRANSLATED_SCHEMA), out, TRANSLATED_SCHEMA)
         return {"targets": [], "languages": {}, "total": {"sampled": 0, "kept": 0}}
-    with open_translation(
-        translator_params,
-        llm_dir=llm_dir,
-        embedder_dir=embedder_dir,
-        cache_dir=cache_dir,
-        allow_download=allow_download,
-    ) as tools:
-        result = build_translated_rows(
-            samples,
-            translator=tools.translator,
-            cache=tools.cache,
-            embedder=tools.embedder,
-            config=translator_params,
-        )
+    with open_translation(setup) as tools:
+        result = build_translated_rows(samples, **tools.parts(), config=setup.params)
     write_table(result.rows, out, TRANSLATED_SCHEMA)
     return {
         **result.report,

@@ -34,6 +34,7 @@ from relevance.errors import ConfigError
 from relevance.kvstore import KeyValueStore, default_cache_dir
 from relevance.languages import iso_language, language_name, nllb_code
 from relevance.modelfolder import check_hub_access, check_safetensors, folder_revision
+from relevance.params import load_section
 
 logger = logging.getLogger(__name__)
 
@@ -217,16 +218,13 @@ def _model_name(folder: Path) -> str:
     return folder.resolve().name or str(folder)
 
 
-class CausalLMTranslator:
-    """A base causal LM (gemma-3-270m on CPU) prompted with :func:`fewshot_prompt`.
+class _LocalTranslator:
+    """What both local translators share: a model folder with a config and safetensors
+    weights, generation settings, the device and dtype to load it in, and an id that
+    changes with each of them (the translation cache key)."""
 
-    Greedy (``num_beams`` 1) or beam search, batched with LEFT padding (generation
-    continues at the right end of every row), stopped at the first newline token. The
-    model is loaded on the first :meth:`translate` call (a rerun whose translations are
-    all cached loads none), in bf16 where that is fast, and kept for the whole run.
-    """
-
-    prompt_version = CAUSAL_LM_PROMPT_VERSION
+    kind = ""  # what the folder must be, for the error
+    label = ""  # the setting that named the folder, for the safetensors error
 
     def __init__(
         self,
@@ -239,22 +237,41 @@ class CausalLMTranslator:
     ) -> None:
         self.folder = Path(folder)
         if not (self.folder / "config.json").is_file():
-            raise ConfigError(
-                f"{self.folder}: expected a causal LM folder (config.json); "
-                "run the models stage first or set params.yaml:translator.model"
-            )
-        check_safetensors(self.folder, label="translator model")
+            raise ConfigError(f"{self.folder}: expected {self.kind}")
+        check_safetensors(self.folder, label=self.label)
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        self.model: Any = None  # loaded on the first translate call
+
+    def _id(self, name: str) -> str:
         dtype_name = str(self.dtype).removeprefix("torch.")
-        self.id = (
-            f"causal-lm:{_model_name(self.folder)}@{folder_revision(self.folder)}"
-            f":{dtype_name}:beams={num_beams}:max_new_tokens={max_new_tokens}"
+        return (
+            f"{name}:{_model_name(self.folder)}@{folder_revision(self.folder)}"
+            f":{dtype_name}:beams={self.num_beams}:max_new_tokens={self.max_new_tokens}"
         )
+
+
+class CausalLMTranslator(_LocalTranslator):
+    """A base causal LM (gemma-3-270m on CPU) prompted with :func:`fewshot_prompt`.
+
+    Greedy (``num_beams`` 1) or beam search, batched with LEFT padding (generation
+    continues at the right end of every row), stopped at the first newline token. The
+    model is loaded on the first :meth:`translate` call (a rerun whose translations are
+    all cached loads none), in bf16 where that is fast, and kept for the whole run.
+    """
+
+    prompt_version = CAUSAL_LM_PROMPT_VERSION
+    kind = "a causal LM folder (config.json); run the models stage first or set " + (
+        "params.yaml:translator.model"
+    )
+    label = "translator model"
+
+    def __init__(self, folder: Path, **settings: Any) -> None:
+        super().__init__(folder, **settings)
+        self.id = self._id("causal-lm")
         self.tokenizer: Any = None
-        self.model: Any = None
 
     def _load(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -296,7 +313,7 @@ class CausalLMTranslator:
         return [first_line(t) for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
-class Seq2SeqTranslator:
+class Seq2SeqTranslator(_LocalTranslator):
     """An encoder-decoder MT model from a local folder (NLLB-200, M2M100 or Marian).
 
     NLLB: ``tokenizer.src_lang`` = the source's NLLB code and the target code forced as
@@ -306,38 +323,17 @@ class Seq2SeqTranslator:
     """
 
     prompt_version = SEQ2SEQ_PROMPT_VERSION
+    kind = "a seq2seq model folder (config.json) for params.yaml:translator.model"
+    label = "params.yaml:translator.model"
 
-    def __init__(
-        self,
-        folder: Path,
-        *,
-        max_new_tokens: int = 32,
-        num_beams: int = 1,
-        device: str = "auto",
-        dtype: str = "auto",
-    ) -> None:
+    def __init__(self, folder: Path, **settings: Any) -> None:
         from transformers import AutoConfig, AutoTokenizer
 
-        self.folder = Path(folder)
-        if not (self.folder / "config.json").is_file():
-            raise ConfigError(
-                f"{self.folder}: expected a seq2seq model folder (config.json) for "
-                "params.yaml:translator.model"
-            )
-        check_safetensors(self.folder, label="params.yaml:translator.model")
-        self.max_new_tokens = max_new_tokens
-        self.num_beams = num_beams
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        super().__init__(folder, **settings)
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         model_type = AutoConfig.from_pretrained(self.folder).model_type
         self.family = seq2seq_family(model_type, type(self.tokenizer).__name__)
-        self.model: Any = None  # loaded on the first translate call
-        dtype_name = str(self.dtype).removeprefix("torch.")
-        self.id = (
-            f"seq2seq-{self.family}:{_model_name(self.folder)}@{folder_revision(self.folder)}"
-            f":{dtype_name}:beams={num_beams}:max_new_tokens={max_new_tokens}"
-        )
+        self.id = self._id(f"seq2seq-{self.family}")
 
     def _codes(self, source: str, target: str) -> tuple[str | None, int | None]:
         """(src_lang, forced_bos_token_id) for the family."""
@@ -495,6 +491,36 @@ def make_translator(
 # ------------------------------------------------------------- what a stage opens
 
 
+@dataclasses.dataclass(frozen=True)
+class TranslationSetup:
+    """Where a stage translates: the ``translator`` params, the base LLM folder (the
+    translator unless ``translator.model`` names another), the sentence-transformers
+    folder of the similarity gate, the caches (None:
+    :func:`relevance.kvstore.default_cache_dir`) and whether a hub id may be fetched
+    (``models.allow_download``)."""
+
+    params: TranslatorParams
+    llm_dir: Path
+    embedder_dir: Path
+    cache_dir: Path | None = None
+    allow_download: bool = False
+
+
+def translation_setup(
+    params_path: str | Path,
+    *,
+    llm: Path,
+    embedder: Path,
+    cache_dir: Path | None,
+    allow_download: bool,
+) -> TranslationSetup:
+    """The setup of a translating stage (translate, negatives, pivot): the ``translator``
+    section of ``params_path`` and the stage's folders. tests/test_contract.py knows
+    that a stage calling this reads the ``translator`` section."""
+    params = load_section(TranslatorParams, "translator", params_path)
+    return TranslationSetup(params, llm, embedder, cache_dir, allow_download)
+
+
 @dataclasses.dataclass
 class TranslationTools:
     """What a stage that translates uses: the cache, the gate's embedder and the
@@ -513,28 +539,28 @@ class TranslationTools:
             self._translator = self.make_translator()
         return self._translator
 
+    def parts(self) -> dict[str, Any]:
+        """``translator``, ``cache``, ``embedder``: the keyword arguments every row
+        builder that translates takes (build_translated_rows, pivot_rows, ...)."""
+        return {"translator": self.translator, "cache": self.cache, "embedder": self.embedder}
+
 
 @contextlib.contextmanager
 def open_translation(
-    config: TranslatorParams,
-    *,
-    llm_dir: Path,
-    embedder_dir: Path,
-    cache_dir: Path | None,
-    allow_download: bool,
-    embed_batch_size: int = 64,
+    setup: TranslationSetup, *, embed_batch_size: int = 64
 ) -> Iterator[TranslationTools]:
-    """Open the translation cache and the embeddings cache in ``cache_dir`` (default
-    :func:`relevance.kvstore.default_cache_dir`), the embedder of ``embedder_dir`` on
-    ``config.device``, and the translator ``config`` describes (:func:`make_translator`,
-    built on first use); close the caches on exit.
+    """Open the translation cache and the embeddings cache in ``setup.cache_dir``, the
+    embedder of ``setup.embedder_dir`` on ``setup.params.device``, and the translator
+    ``setup.params`` describes (:func:`make_translator`, built on first use); close the
+    caches on exit.
 
     The translate, negatives and pivot stages all translate through the same caches and
     gate with the same embedder; opening them here keeps the three alike.
     ``embed_batch_size``: texts per embedder forward pass (``negatives.batch_size`` for
     the negatives stage, which embeds the whole catalogue).
     """
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    config = setup.params
+    cache_dir = Path(setup.cache_dir) if setup.cache_dir is not None else default_cache_dir()
     # "auto" lets sentence-transformers pick, as the translator does (CUDA if present).
     device = None if config.device == "auto" else config.device
     with (
@@ -544,9 +570,12 @@ def open_translation(
         yield TranslationTools(
             cache=cache,
             embedder=Embedder(
-                embedder_dir, cache=vectors, batch_size=embed_batch_size, device=device
+                setup.embedder_dir, cache=vectors, batch_size=embed_batch_size, device=device
             ),
             make_translator=functools.partial(
-                make_translator, config, llm_dir=llm_dir, allow_download=allow_download
+                make_translator,
+                config,
+                llm_dir=setup.llm_dir,
+                allow_download=setup.allow_download,
             ),
         )
