@@ -19,6 +19,7 @@ from relevance.schema import Task
 @stage.task_option
 @stage.path_option("--predictions", "predict@<task> output dir (<split>.parquet).")
 @stage.path_option("--ingested", "ingest@<task> output dir (the input fields for submissions).")
+@stage.path_option("--baseline", "baseline@<task> output dir (the TF-IDF baseline's p(yes)).")
 @stage.metrics_option
 @stage.path_option("--scores", "Copy of the metrics for the overall stage (a DVC output).")
 @stage.path_option("--curve", "Threshold sweep CSV (plot data).")
@@ -32,6 +33,7 @@ def main(
     task: Task,
     predictions: Path,
     ingested: Path,
+    baseline: Path,
     metrics: Path,
     scores: Path,
     curve: Path,
@@ -46,6 +48,7 @@ def main(
         task,
         predictions=predictions,
         ingested=ingested,
+        baseline=baseline,
         cv_oof=cv_oof,
         submissions=submissions,
         plots=PlotFiles(curve=curve, curve_png=curve_png, threshold_point=threshold_point),

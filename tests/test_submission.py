@@ -106,10 +106,12 @@ def test_a_missing_score_or_an_unreadable_id_is_an_error(tmp_path) -> None:
 
 
 def _predict_like(ingested: Path, out: Path, p_yes: float = 0.7) -> None:
-    """What predict@qi writes, with a constant score (this test has no model)."""
+    """What predict@qi and baseline@qi write, with a constant score (no models here)."""
     out.mkdir(parents=True)
+    (out.parent / "baseline").mkdir()
     for split in ("dev", "test"):
         rows = pd.read_parquet(ingested / f"{split}.parquet")
+        rows[["id"]].assign(p_yes=0.5).to_parquet(out.parent / "baseline" / f"{split}.parquet")
         pd.DataFrame(
             {"id": rows["id"], "language": rows["language"], "lang": rows["lang"],
              "p_yes": p_yes, "label": rows["label"]}
@@ -145,6 +147,7 @@ def test_evaluate_stage_on_the_competition_layout_without_dev_labels(tmp_path) -
     result = CliRunner().invoke(
         main,
         ["--task", "qi", "--predictions", str(tmp_path / "pred"), "--ingested", str(ingested),
+         "--baseline", str(tmp_path / "baseline"),
          "--metrics", str(tmp_path / "m.json"), "--scores", str(tmp_path / "s.json"),
          "--curve", str(tmp_path / "c.csv"), "--curve-png", str(tmp_path / "c.png"),
          "--threshold-point", str(tmp_path / "point.csv"),

@@ -211,6 +211,11 @@ PREDICTION_SCHEMA = pa.schema(
     ]
 )
 
+# baseline@<task>: the TF-IDF baseline's p(yes) of every dev/test row.
+BASELINE_SCHEMA = pa.schema(
+    [pa.field("id", pa.int64(), nullable=False), pa.field("p_yes", pa.float64(), nullable=False)]
+)
+
 
 def require_columns(rows: pd.DataFrame, columns: Iterable[str], *, what: str) -> None:
     """Raise :class:`DataError` naming the columns ``what`` lacks."""

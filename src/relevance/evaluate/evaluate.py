@@ -17,7 +17,13 @@ from typing import Any
 import pandas as pd
 
 from relevance.errors import DataError
-from relevance.evaluate.metrics import cv_report, evaluate_predictions, threshold_sweep
+from relevance.evaluate.metrics import (
+    best_threshold,
+    cv_report,
+    evaluate_predictions,
+    score_rows,
+    threshold_sweep,
+)
 from relevance.evaluate.plots import threshold_curve_png
 from relevance.evaluate.submission import ROW_COLUMNS, read_quarantine, write_submission
 from relevance.schema import Task
@@ -42,6 +48,7 @@ def evaluate_task(
     *,
     predictions: Path,
     ingested: Path,
+    baseline: Path,
     cv_oof: Path,
     submissions: Path,
     plots: PlotFiles,
@@ -73,12 +80,31 @@ def evaluate_task(
         )
         result[split] = evaluate_predictions(frame, threshold=threshold)
         result[split]["submission"] = submitted
+        tfidf = read_table(baseline / f"{split}.parquet", made_by=f"baseline@{task.name}")
+        if result[split]["labelled"]:
+            result[split]["tfidf"] = baseline_scores(frame, tfidf, threshold=threshold)
     _write_plots(pd.read_parquet(predictions / "dev.parquet"), result, plots, task, threshold)
     oof = read_table(cv_oof, made_by=f"cv@{task.name}")
     if not oof.empty:
         # Training-set CV at the task threshold: mean +- std over the fold models.
         result["cv"] = cv_report(oof, threshold=threshold)
     return result
+
+
+def baseline_scores(
+    predictions: pd.DataFrame, baseline: pd.DataFrame, *, threshold: float
+) -> dict[str, Any]:
+    """The TF-IDF baseline on the same labelled rows as the model: AUC, F1 at the task
+    threshold and its best F1 over the sweep (``baseline`` has id, p_yes)."""
+    labelled = predictions[predictions["label"].notna()][["id", "label"]]
+    rows = labelled.merge(baseline, on="id", how="left", validate="one_to_one")
+    if rows["p_yes"].isna().any():
+        missing = rows.loc[rows["p_yes"].isna(), "id"].head(3).tolist()
+        raise DataError(f"the TF-IDF baseline has no score for ids {missing}: rerun baseline")
+    labels, p_yes = rows["label"].to_numpy(int), rows["p_yes"].to_numpy(float)
+    scored = score_rows(labels, p_yes, threshold)
+    best = best_threshold(threshold_sweep(labels, p_yes), prefer=threshold)
+    return {"auc": scored["auc"], "f1": scored["f1"], "best_f1": round(best["f1"], 6)}
 
 
 def _write_plots(
@@ -112,8 +138,9 @@ def summary_line(task: Task, result: dict[str, Any]) -> str:
     dev = result["dev"]
     if not dev.get("labelled"):
         return f"evaluate@{task.name}: dev has no labels, so no F1; submissions: {lines}"
+    tfidf = dev.get("tfidf", {}).get("auc")
     return (
         f"evaluate@{task.name}: dev F1 {dev['f1']:.4f} at threshold {dev['threshold']:g} "
-        f"(AUC {dev['auc']}, all-positive F1 {dev['all_positive_f1']:.4f}, "
+        f"(AUC {dev['auc']}, TF-IDF AUC {tfidf}, all-positive F1 {dev['all_positive_f1']:.4f}, "
         f"best {dev['best']['f1']:.4f} at {dev['best']['threshold']:g}); submissions: {lines}"
     )

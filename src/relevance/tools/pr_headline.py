@@ -31,6 +31,7 @@ HEADLINE_METRICS = (
     ("precision", "precision"),
     ("recall", "recall"),
     ("all_positive_f1", "all-positive F1"),
+    ("tfidf.auc", "TF-IDF baseline AUC"),
 )
 MEAN_TASK = "all"  # the headline's task cell for the mean F1 over tasks
 # Metric values are rounded to 6 places when written: a smaller difference is float noise.
