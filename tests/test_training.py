@@ -568,13 +568,15 @@ def test_retraining_on_the_same_inputs_writes_the_same_files(tiny_lm_dir, tmp_pa
 
 
 @pytest.mark.skipif(not supports_bf16(torch.device("cpu")), reason="CPU without fast bf16")
-def test_bf16_trains_fp32_weights_under_cpu_autocast(tiny_lm_dir, tmp_path) -> None:
+def test_bf16_autocast_trains_fp32_lora_weights_over_a_bf16_base(tiny_lm_dir, tmp_path) -> None:
     result = _train(tiny_lm_dir, tmp_path, max_steps=3, bf16="auto")
     assert result.summary["bf16_autocast"] is True
-    assert result.summary["weights_dtype"] == "float32"  # master weights
+    assert result.summary["weights_dtype"] == "bfloat16"  # the frozen base: no per-step cast
     assert result.summary["matmul_dtype"] == "bfloat16"  # autocast really ran
     adapter = load_file(result.adapter_dir / "adapter_model.safetensors")
-    assert {v.dtype for v in adapter.values()} == {torch.float32}
+    assert {v.dtype for v in adapter.values()} == {torch.float32}  # what the optimizer updates
+    fp32 = _train(tiny_lm_dir, tmp_path / "fp32", max_steps=3, bf16="auto", weights_dtype="float32")
+    assert fp32.summary["weights_dtype"] == "float32"
 
 
 def test_gradient_checkpointing_trains_the_same(tiny_lm_dir, tmp_path) -> None:
@@ -814,3 +816,68 @@ def test_tapt_stage_without_the_other_task_names_tasks(tmp_path) -> None:
     assert result.exit_code == 1, result.output
     assert "init_from: other_task needs the QI rows (ingest@qi): add qi to tasks" in result.output
     assert not (tmp_path / "tapt.json").exists()
+
+
+# ------------------------------------------------------------ the shared prompt prefix
+
+
+def _step_loss_and_grads(model_dir: Path, *, share_prefix: bool) -> tuple[float, dict]:
+    """One loss + backward of the trainer on toy rows; the LoRA gradients."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+
+    from relevance.model.heads import peft_wrapping
+    from relevance.model.prompt import encode_rows, resolve_label_tokens
+    from relevance.model.trainer import Collator, RowsDataset, answer_trainer_class
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model.config.use_cache = False
+    lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, target_modules="all-linear")
+    with peft_wrapping():
+        model = get_peft_model(model, lora)
+    for name, param in model.named_parameters():  # B starts at zero: give it a value
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.05, generator=torch.Generator().manual_seed(1))
+    rows = toy_rows(6, seed=3)
+    ids = encode_rows(tokenizer, TASKS["qc"], rows, max_length=256)
+    examples = [{"input_ids": i, "label": int(y)} for i, y in zip(ids, rows["label"], strict=True)]
+    batch = Collator(0)(examples)
+    args = TrainingArguments(output_dir="/tmp/unused", use_cpu=True, report_to="none")
+    trainer = answer_trainer_class()(
+        model=model, args=args, train_dataset=RowsDataset(ids, rows["label"]),
+        labels=resolve_label_tokens(tokenizer), loss="lm", head="yes_no",
+        share_prefix=share_prefix,
+    )  # fmt: skip
+    loss = trainer.compute_loss(model, batch)
+    loss.backward()
+    return float(loss.detach()), {
+        n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad
+    }
+
+
+def test_the_shared_prefix_gives_the_full_forwards_loss_and_gradients(tmp_path: Path) -> None:
+    """Training runs the prompt preamble once per batch and each row's own tokens against
+    it: the same loss and LoRA gradients as running every row's whole prompt."""
+    from relevance.model.heads import shared_prefix_length
+
+    wide = build_tiny_lm(tmp_path / "wide", sliding_window=512)  # no window cropping
+    tokenizer_rows = toy_rows(6, seed=3)
+    assert len(tokenizer_rows) == 6
+    full_loss, full = _step_loss_and_grads(wide, share_prefix=False)
+    shared_loss, shared = _step_loss_and_grads(wide, share_prefix=True)
+    assert shared_loss == pytest.approx(full_loss, rel=1e-5)
+    assert full.keys() == shared.keys()
+    for name, grad in full.items():
+        torch.testing.assert_close(shared[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    # The prefix is real: most of the prompt.
+    from transformers import AutoTokenizer
+
+    from relevance.model.prompt import encode_rows
+
+    ids = encode_rows(
+        AutoTokenizer.from_pretrained(wide), TASKS["qc"], tokenizer_rows, max_length=256
+    )
+    assert shared_prefix_length(ids, window=512) > 0.5 * min(len(i) for i in ids)
+    assert shared_prefix_length(ids, window=8) == 0  # a window shorter than a row: no sharing

@@ -49,6 +49,7 @@ from relevance.model.heads import (
     pad_right,
     peft_wrapping,
     read_prompt_meta,
+    shared_prefix_length,
     two_way_p_yes,
     write_prompt_meta,
 )
@@ -247,18 +248,10 @@ class HFScorer:
         if not self.prefix_cache or not encoded:
             return 0, None
         window = getattr(self.model.config, "sliding_window", None)
-        if window is not None and max(len(e) for e in encoded) > window:
-            return 0, None  # a sliding-window layer would crop the cached prefix
-        first = encoded[0]
-        length = min(len(e) for e in encoded) - 1
-        for ids in encoded:
-            k = 0
-            while k < length and ids[k] == first[k]:
-                k += 1
-            length = k
-        if length < 8:  # too short to pay for the cache copies
+        length = shared_prefix_length(encoded, window=window)
+        if not length:
             return 0, None
-        prefix = torch.tensor([first[:length]], device=self.device)
+        prefix = torch.tensor([encoded[0][:length]], device=self.device)
         output = self._body(input_ids=prefix, use_cache=True)
         return length, getattr(output, self._cache_arg)
 

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from relevance.errors import DataError
-from relevance.model.heads import gather_last_token, head_logits, pad_right
+from relevance.model.heads import gather_last_token, head_logits, pad_right, shared_prefix_length
 from relevance.model.prompt import LabelTokens
 
 
@@ -94,12 +94,19 @@ def answer_trainer_class() -> type:
         """Trainer whose loss reads only the answer position (see module docstring)."""
 
         def __init__(
-            self, *args: Any, labels: LabelTokens | None, loss: str, head: str, **kwargs: Any
+            self,
+            *args: Any,
+            labels: LabelTokens | None,
+            loss: str,
+            head: str,
+            share_prefix: bool = True,
+            **kwargs: Any,
         ) -> None:
             super().__init__(*args, **kwargs)
             self.label_tokens = labels
             self.loss_kind = loss
             self.head = head
+            self.share_prefix = share_prefix
             # Our loss is a mean over the micro-batch, so the Trainer must divide it by
             # the accumulation steps (it skips that for models that take loss kwargs).
             self.model_accepts_loss_kwargs = False
@@ -119,19 +126,8 @@ def answer_trainer_class() -> type:
                 outputs = model(input_ids=inputs["input_ids"], attention_mask=mask, use_cache=False)
                 loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels)
                 return (loss, {"logits": outputs.logits}) if return_outputs else loss
-            # Through the (possibly DDP-wrapped, autocast-wrapped) top-level forward, so
-            # accelerate's autocast and DDP's gradient sync apply. No positions get
-            # logits: only the final hidden states are wanted.
-            outputs = model(
-                input_ids=inputs["input_ids"],
-                attention_mask=mask,
-                output_hidden_states=True,
-                logits_to_keep=torch.empty(0, dtype=torch.long, device=mask.device),
-                use_cache=False,
-            )
-            hidden = outputs.hidden_states[-1]  # [B, T, H], after the final norm
-            last = gather_last_token(hidden, mask)  # [B, H]
             unwrapped = self.accelerator.unwrap_model(model)
+            last = self._answer_states(model, unwrapped, inputs["input_ids"], mask)  # [B, H]
             softcap = getattr(unwrapped.config, "final_logit_softcapping", None)
             yes_id, no_id = self.label_tokens.ids
             with self.accelerator.autocast():
@@ -146,6 +142,55 @@ def answer_trainer_class() -> type:
                     target = 1 - labels  # column 0 is "yes"
             loss = torch.nn.functional.cross_entropy(logits.float(), target)
             return (loss, {"logits": logits}) if return_outputs else loss
+
+        def _answer_states(
+            self,
+            model: torch.nn.Module,
+            unwrapped: torch.nn.Module,
+            input_ids: torch.Tensor,
+            mask: torch.Tensor,
+        ) -> torch.Tensor:
+            """Final hidden state [B, H] of each row's last prompt token.
+
+            Every row starts with the same prompt preamble (~54 of ~82 tokens with the
+            Alpaca template). Causal attention makes its hidden states the same in every
+            row, so it is computed once per batch (batch 1, keys and values kept, graph
+            and all) and each row runs only its own tokens against it: ~2.8x fewer
+            FLOPs per step, the same loss up to float rounding. Through the
+            (autocast-wrapped) top-level forward both times. Under DDP (a second forward
+            per step breaks its bookkeeping) or activation checkpointing (no cache) the
+            whole prompt runs per row.
+            """
+            no_logits = torch.empty(0, dtype=torch.long, device=mask.device)
+            lengths = mask.sum(dim=1).tolist()
+            window = getattr(unwrapped.config, "sliding_window", None)
+            shared = 0
+            checkpointing = getattr(self.args, "activation_checkpointing", None) or getattr(
+                self.args, "gradient_checkpointing", False
+            )
+            if self.share_prefix and self.accelerator.num_processes == 1 and not checkpointing:
+                rows = [ids[:n] for ids, n in zip(input_ids.tolist(), lengths, strict=True)]
+                shared = shared_prefix_length(rows, window=window)
+            if not shared:
+                outputs = model(
+                    input_ids=input_ids, attention_mask=mask, output_hidden_states=True,
+                    logits_to_keep=no_logits, use_cache=False,
+                )  # fmt: skip
+                return gather_last_token(outputs.hidden_states[-1], mask)
+            prefix = model(
+                input_ids=input_ids[:1, :shared], logits_to_keep=no_logits, use_cache=True
+            )
+            cache_arg = "cache" if hasattr(prefix, "cache") else "past_key_values"  # 5.24 rename
+            cache = getattr(prefix, cache_arg)
+            batch, width = input_ids.shape
+            cache.batch_repeat_interleave(batch)  # autograd sums the rows' gradients
+            positions = torch.arange(shared, width, device=mask.device)[None].expand(batch, -1)
+            outputs = model(
+                input_ids=input_ids[:, shared:], attention_mask=mask, position_ids=positions,
+                output_hidden_states=True, logits_to_keep=no_logits, use_cache=True,
+                **{cache_arg: cache},
+            )  # fmt: skip
+            return gather_last_token(outputs.hidden_states[-1], mask[:, shared:])
 
         def _frozen_head(self, model: torch.nn.Module, dtype: torch.dtype | None) -> torch.Tensor:
             """The ``lm_head`` weight, cast once to the autocast dtype and kept.
