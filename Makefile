@@ -101,7 +101,7 @@ bench: install ## Run the benchmarks (figures go to BENCHMARKS.md by hand)
 	$(BIN)/python scripts/bench_model.py train-step
 
 .PHONY: ablation
-ablation: install ## Queue the paper's Table 2 (+ winning team) experiments, write reports/ablation.md
+ablation: install ## Queue the paper's Table 2 (+ winning team) experiments at two seeds, write reports/ablation.md
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/relevance ablation queue
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/relevance ablation table
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report

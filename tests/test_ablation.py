@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from relevance.errors import DataError
-from relevance.tools.ablation import BASELINE, CONFIGS, ablation_markdown, collect, set_arguments
+from relevance.tools.ablation import (
+    BASELINE,
+    CONFIGS,
+    ablation_markdown,
+    collect,
+    experiment_name,
+    parse_name,
+    seed_overrides,
+    set_arguments,
+)
 
 
 def _metrics(f1: float, best: float, de: float, auc: float = 0.6) -> dict:
@@ -68,6 +77,30 @@ def test_table_has_values_and_deltas_against_original_sft() -> None:
     assert de_rows == ["| `translation` | 0.6600 (+0.0600) |"]
 
 
+def test_seeds_are_averaged_and_their_spread_shown() -> None:
+    results = {
+        experiment_name(BASELINE, 13): {"qc": _metrics(0.70, 0.75, 0.60, auc=0.50)},
+        experiment_name(BASELINE, 14): {"qc": _metrics(0.72, 0.75, 0.62, auc=0.54)},
+        experiment_name("translation", 14): {"qc": _metrics(0.80, 0.80, 0.70, auc=0.64)},
+        experiment_name("translation", 13): {"qc": _metrics(0.76, 0.80, 0.66, auc=0.60)},
+    }
+    text = ablation_markdown(results, ("qc",))
+    row = next(line for line in text.splitlines() if line.startswith("| `translation` |"))
+    assert "| 13, 14 |" in row
+    assert "0.7800 ±0.0200 (+0.0700)" in row  # F1: mean of 0.76 and 0.80 against 0.71
+    assert "0.6200 ±0.0200 (+0.1000)" in row  # AUC: mean of 0.60 and 0.64 against 0.52
+    de = next(line for line in text.splitlines() if line.startswith("| `translation` | 0.68"))
+    assert de == "| `translation` | 0.6800 ±0.0200 (+0.0700) |"
+
+
+def test_experiment_names_carry_the_seed() -> None:
+    assert parse_name(experiment_name("pivot-en", 14)) == ("pivot-en", 14)
+    assert parse_name("pivot-en") == ("pivot-en", None)
+    assert parse_name("pivot-en-seedx") is None
+    assert parse_name("other-seed13") is None
+    assert seed_overrides(14, ("qc", "qi")) == {"train.qc.seed": 14, "train.qi.seed": 14}
+
+
 def test_no_experiments_is_an_error_that_says_what_to_run() -> None:
     with pytest.raises(DataError, match="make ablation"):
         ablation_markdown({}, ("qc",))
@@ -116,6 +149,9 @@ def test_queue_restarts_a_worker_that_stopped_with_tasks_queued(monkeypatch) -> 
     starts = [c for c in calls if c[:2] == ("queue", "start")]
     assert len(starts) == 2
     assert calls[0] == ("queue", "remove", "--success", "--failed")
+    queued = [c for c in calls if c[:3] == ("exp", "run", "--queue")]
+    assert [c[4] for c in queued] == [f"{BASELINE}-seed13", f"{BASELINE}-seed14"]
+    assert "train.qc.seed=14" in queued[1]
 
 
 def test_queue_fails_when_an_experiment_failed(monkeypatch) -> None:

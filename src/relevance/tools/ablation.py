@@ -2,16 +2,19 @@
 
 :data:`CONFIGS` names each configuration by the params it changes from params.yaml
 (whose defaults are the paper's full recipe: translation + negatives + self-validation).
-``scripts/ablation.py`` queues them (``dvc exp run --queue -n <name> -S ...``), runs the
-queue, and turns ``dvc exp show --json`` into ``reports/ablation.md`` with
+``relevance ablation queue`` queues each once per training seed (``dvc exp run --queue
+-n <name>-seed<N> -S ... -S train.<task>.seed=N``), runs the queue, and ``relevance ablation
+table`` turns ``dvc exp show --json`` into ``reports/ablation.md`` with
 :func:`ablation_markdown`: dev F1 per task at the task threshold (the paper's 0.4 / 0.2)
-and at the best threshold of the sweep, per language, and deltas against the
-original-SFT row.
+and at the best threshold of the sweep, ROC AUC, per language, each the mean over the
+seeds with half their spread, and deltas against the original-SFT row. Two seeds tell a
+difference from the noise of one training run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from relevance.errors import DataError
@@ -29,6 +32,30 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "pivot-en": {"input.pivot_en": True},
     "cv-ensemble": {"cv.folds": 3, "cv.ensemble": True},
 }
+
+
+# Training seeds of each configuration (train.<task>.seed; params.yaml's is 13).
+SEEDS = (13, 14)
+_NAME = re.compile(r"^(?P<config>.+?)(?:-seed(?P<seed>\d+))?$")
+
+
+def experiment_name(config: str, seed: int) -> str:
+    """The DVC experiment name of one configuration at one seed."""
+    return f"{config}-seed{seed}"
+
+
+def parse_name(name: str) -> tuple[str, int | None] | None:
+    """``(configuration, seed)`` of an ablation experiment name; None for other names.
+    A bare configuration name (an ablation run before seeds) has seed None."""
+    match = _NAME.match(name)
+    if match is None or match["config"] not in CONFIGS:
+        return None
+    return match["config"], int(match["seed"]) if match["seed"] else None
+
+
+def seed_overrides(seed: int, tasks: Sequence[str]) -> dict[str, int]:
+    """The -S overrides that set every task's training seed."""
+    return {f"train.{task}.seed": seed for task in tasks}
 
 
 def set_arguments(overrides: Mapping[str, Any]) -> list[str]:
@@ -70,7 +97,7 @@ def collect(
             continue
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         for name, data in _entries(commit.get("experiments") or []):
-            if name not in CONFIGS:
+            if parse_name(name) is None:
                 continue
             per_task = {}
             for task in tasks:
@@ -105,61 +132,109 @@ def _auc(metrics: Mapping[str, Any] | None) -> float | None:
     return (metrics or {}).get("dev", {}).get("auc")
 
 
-def _cell(value: float | None, base: float | None) -> str:
-    if value is None:
+class _Runs:
+    """One configuration's runs (one per seed): each metric as the mean over the runs."""
+
+    def __init__(self, runs: list[Mapping[str, Any]]) -> None:
+        self.runs = runs
+
+    def values(self, task: str, read) -> list[float]:
+        found = [read(run.get(task)) for run in self.runs]
+        return [v for v in found if v is not None] if None not in found else []
+
+    def mean(self, task: str, read) -> float | None:
+        values = self.values(task, read)
+        return sum(values) / len(values) if values else None
+
+
+def _cell(values: list[float], base: float | None) -> str:
+    """Mean of the seeds' values, half their spread when there are several, and the
+    change of the mean against the baseline's mean."""
+    if not values:
         return "-"
-    if base is None:
-        return f"{value:.4f}"
-    return f"{value:.4f} ({value - base:+.4f})"
+    mean = sum(values) / len(values)
+    text = f"{mean:.4f}"
+    if len(values) > 1:
+        text += f" ±{(max(values) - min(values)) / 2:.4f}"
+    if base is not None:
+        text += f" ({mean - base:+.4f})"
+    return text
+
+
+def group_runs(
+    results: Mapping[str, Mapping[str, Any]],
+) -> dict[str, tuple[list[int | None], _Runs]]:
+    """``{configuration: (seeds, runs)}`` in :data:`CONFIGS` order from experiment names."""
+    grouped: dict[str, list[tuple[int | None, Mapping[str, Any]]]] = {}
+    for name, per_task in results.items():
+        parsed = parse_name(name)
+        if parsed is not None:
+            grouped.setdefault(parsed[0], []).append((parsed[1], per_task))
+    out = {}
+    for config in CONFIGS:
+        if config in grouped:
+            runs = sorted(grouped[config], key=lambda item: (item[0] is None, item[0] or 0))
+            out[config] = ([seed for seed, _ in runs], _Runs([run for _, run in runs]))
+    return out
 
 
 def ablation_markdown(
     results: Mapping[str, Mapping[str, Any]], tasks: tuple[str, ...], *, commit: str | None = None
 ) -> str:
-    """The ablation table: one row per configuration, deltas against original SFT.
+    """The ablation table: one row per configuration (mean over its seeds, ± half their
+    spread), deltas against original SFT.
 
     Raises:
         DataError: no configuration of :data:`CONFIGS` has metrics.
     """
-    if not results:
+    configs = group_runs(results)
+    if not configs:
         raise DataError(
             "no ablation experiment has metrics in `dvc exp show`: run `make ablation` "
-            f"(experiments named {', '.join(CONFIGS)})"
+            f"(experiments named {', '.join(CONFIGS)}, each -seed<N>)"
         )
-    base = results.get(BASELINE, {})
+    base = configs.get(BASELINE, ([], _Runs([])))[1]
     lines = [
         "# Ablation (dev F1)",
         "",
         "Rows: the paper's Table 2 configurations, then the winning team's options on top of",
         "the full recipe. Cells: F1 at the task threshold (`threshold.<task>`, the paper's)",
-        f"and at the sweep's best threshold; in brackets the change against `{BASELINE}`.",
-        "ROC AUC on dev beside them: on a small sample F1 often equals the all-positive",
-        "baseline's, and AUC still shows whether the ranking moved.",
+        "and at the sweep's best threshold, and ROC AUC; each the mean over the training",
+        "seeds with ± half their spread (a change smaller than that is noise), in brackets",
+        f"the change of the mean against `{BASELINE}`. On a small sample F1 often equals the",
+        "all-positive baseline's, and AUC still shows whether the ranking moved.",
         "",
     ]
     if commit:
         lines[-1:-1] = [f"Experiments of commit `{commit[:7]}` (`dvc exp show --all-commits`)."]
-    header = ["configuration", "-S overrides"]
+    header = ["configuration", "-S overrides", "seeds"]
     for task in tasks:
         header += [f"{task.upper()} F1", f"{task.upper()} best F1", f"{task.upper()} AUC"]
     header.append("mean F1")
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    readers = (
+        lambda m: _f1(m, best=False),
+        lambda m: _f1(m, best=True),
+        _auc,
+    )
 
-    def mean(values: list[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return sum(present) / len(present) if len(present) == len(values) else None
+    def mean_f1(runs: _Runs) -> list[float]:
+        per_run = [[_f1(run.get(t), best=False) for t in tasks] for run in runs.runs]
+        return [sum(v) / len(v) for v in per_run if None not in v]  # type: ignore[arg-type]
 
-    base_mean = mean([_f1(base.get(t), best=False) for t in tasks])
-    for name in CONFIGS:
-        if name not in results:
-            continue
-        row = [f"`{name}`", " ".join(set_arguments(CONFIGS[name])[1::2]) or "(defaults)"]
+    base_mean_f1 = mean_f1(base)
+    for name, (seeds, runs) in configs.items():
+        row = [
+            f"`{name}`",
+            " ".join(set_arguments(CONFIGS[name])[1::2]) or "(defaults)",
+            ", ".join("-" if seed is None else str(seed) for seed in seeds),
+        ]
         for task in tasks:
-            metrics = results[name].get(task)
-            for best in (False, True):
-                row.append(_cell(_f1(metrics, best=best), _f1(base.get(task), best=best)))
-            row.append(_cell(_auc(metrics), _auc(base.get(task))))
-        row.append(_cell(mean([_f1(results[name].get(t), best=False) for t in tasks]), base_mean))
+            for read in readers:
+                row.append(_cell(runs.values(task, read), base.mean(task, read)))
+        row.append(
+            _cell(mean_f1(runs), sum(base_mean_f1) / len(base_mean_f1) if base_mean_f1 else None)
+        )
         lines.append("| " + " | ".join(row) + " |")
     for task in tasks:
         languages = sorted(
@@ -174,16 +249,17 @@ def ablation_markdown(
         lines += ["", f"## {task.upper()}: F1 per language at the task threshold", ""]
         lines += ["| configuration | " + " | ".join(languages) + " |"]
         lines += ["|" + "---|" * (len(languages) + 1)]
-        for name in CONFIGS:
-            if name not in results:
-                continue
-            metrics = results[name].get(task)
-            cells = [
-                _cell(
-                    _f1(metrics, best=False, language=lang),
-                    _f1(base.get(task), best=False, language=lang) if name != BASELINE else None,
+        for name, (_, runs) in configs.items():
+            cells = []
+            for lang in languages:
+
+                def read(metrics, lang=lang):
+                    return _f1(metrics, best=False, language=lang)
+
+                cells.append(
+                    _cell(
+                        runs.values(task, read), base.mean(task, read) if name != BASELINE else None
+                    )
                 )
-                for lang in languages
-            ]
             lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

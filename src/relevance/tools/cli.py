@@ -92,27 +92,45 @@ def _dvc(*args: str) -> str:
 
 @ablation.command("queue")
 @click.option("--only", multiple=True, help="Queue only these configurations (repeatable).")
+@click.option(
+    "--seed",
+    "seeds",
+    type=int,
+    multiple=True,
+    help="Training seeds (repeatable; default: 13 and 14): one experiment per seed.",
+)
 @click.option("--jobs", default=1, show_default=True, help="Queue workers (each uses the CPUs).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the queue.")
 @user_errors
-def ablation_queue(only: tuple[str, ...], jobs: int, wait: bool) -> None:
-    """Queue one experiment per configuration (`dvc exp run --queue -n NAME -S ...`), then
-    run the queue and wait for it. Queued experiments start from the last commit."""
+def ablation_queue(only: tuple[str, ...], seeds: tuple[int, ...], jobs: int, wait: bool) -> None:
+    """Queue one experiment per configuration and seed (`dvc exp run --queue -n
+    NAME-seedN -S ... -S train.<task>.seed=N`), then run the queue and wait for it.
+    Queued experiments start from the last commit."""
     import time
 
-    from relevance.tools.ablation import CONFIGS, set_arguments
+    from relevance.params import load_tasks
+    from relevance.tools.ablation import (
+        CONFIGS,
+        SEEDS,
+        experiment_name,
+        seed_overrides,
+        set_arguments,
+    )
 
     unknown = sorted(set(only) - set(CONFIGS))
     if unknown:
         raise click.ClickException(f"unknown configuration(s) {unknown}; known: {list(CONFIGS)}")
+    tasks = load_tasks()
     # Finished tasks of earlier runs stay in `dvc queue status` (their experiments stay
     # in `dvc exp show`); cleared so the failure check below sees this run only.
     _dvc("queue", "remove", "--success", "--failed")
     for name, overrides in CONFIGS.items():
         if only and name not in only:
             continue
-        _dvc("exp", "run", "--queue", "-n", name, *set_arguments(overrides))
-        click.echo(f"queued {name}: {' '.join(set_arguments(overrides)) or '(defaults)'}")
+        for seed in seeds or SEEDS:
+            arguments = set_arguments({**overrides, **seed_overrides(seed, tasks)})
+            _dvc("exp", "run", "--queue", "-n", experiment_name(name, seed), *arguments)
+            click.echo(f"queued {experiment_name(name, seed)}: {' '.join(arguments)}")
     _dvc("queue", "start", "--jobs", str(jobs))
     while wait:
         status = _dvc("queue", "status")
