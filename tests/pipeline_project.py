@@ -66,7 +66,7 @@ def make_project(root: Path, models: Path, **params_update: dict[str, Any]) -> P
     params["models"]["llm"] = f"path:{build_tiny_lm(models / 'llm')}"
     params["models"]["embedder"] = f"path:{build_tiny_embedder(models / 'embedder')}"
     for task in ("qc", "qi"):
-        params["train"][task].update(learning_rate=5e-3, per_device_batch_size=32)
+        params["train"][task].update(learning_rate=5e-3, per_device_batch_size=32, epochs=1)
     # Random-weight translations would all fail the similarity gate; keep them so the
     # augmented rows flow through every stage.
     params["translator"].update(min_similarity=-1.0, max_new_tokens=8)

@@ -93,10 +93,10 @@ def test_languages_per_task_and_split(sample: Path, task: str, split: str) -> No
 def test_default_sizes(sample: Path) -> None:
     sizes = {name: len(read_jsonl(sample / name)) for name in FILES}
     assert sizes == {
-        "train_QC.txt": 180,
+        "train_QC.txt": 600,
         "dev_QC.txt": 400,
         "test_QC.txt": 200,
-        "train_QI.txt": 210,
+        "train_QI.txt": 420,
         "dev_QI.txt": 520,
         "test_QI.txt": 260,
         "dev_labels_QC.txt": 400,
@@ -256,7 +256,7 @@ def test_script_help_and_run(tmp_path: Path) -> None:
     result = runner.invoke(main, ["--out", str(out), "--seed", "13", "--size-scale", "0.1"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-    assert len(read_jsonl(out / "train_QI.txt")) == 21  # 0.1 x 210
+    assert len(read_jsonl(out / "train_QI.txt")) == 42  # 0.1 x 420
     assert f"{out / 'dev_labels_QC.txt'}: 40 rows" in result.output
 
 

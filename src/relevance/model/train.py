@@ -90,12 +90,16 @@ class TrainParams:
             16 x 84 tokens); on a GPU it is nearly free.
         target_modules: ``"all-linear"`` (every linear layer but ``lm_head``) or module
             names such as ``("q_proj", "v_proj")``.
-        learning_rate: peak AdamW learning rate (paper QC 7.5e-5, QI 5e-5; a small
-            model on CPU learns faster with a larger one: 2e-4 at batch 16, scaled
-            linearly to 4e-4 at batch 32).
-        epochs: passes over the rows (paper QC 1, QI 2).
-        per_device_batch_size: rows per forward pass on each device (32 was ~10% faster
-            per row than 16 on this CPU).
+        learning_rate: peak AdamW learning rate (paper QC 7.5e-5, QI 5e-5). A 270M
+            model on a few hundred rows needs a larger one: 5e-4 learned both tasks of
+            the sample (QC dev AUC 0.82, QI 0.95); 1e-3 made QC collapse to the label
+            prior (BENCHMARKS.md, "A default run that learns").
+        epochs: passes over the rows (paper QC 1, QI 2). 3 on the sample: with the
+            ``lm`` loss the first epoch mostly teaches the model to answer yes/no at
+            all, and one epoch left its dev AUC near chance.
+        per_device_batch_size: rows per forward pass on each device. 16 on the sample:
+            twice the updates of 32 for ~10% more time per row, which QC needed to
+            learn; 8 was slower per row and learned less.
         gradient_accumulation_steps: forward passes per optimizer step.
         max_length: longest prompt in tokens (paper QI 512); longer prompts lose the
             end of the candidate (:func:`relevance.model.prompt.encode_rows`).
@@ -138,9 +142,9 @@ class TrainParams:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     target_modules: str | tuple[str, ...] = "all-linear"
-    learning_rate: float = 4e-4
-    epochs: float = 1.0
-    per_device_batch_size: int = 32
+    learning_rate: float = 5e-4
+    epochs: float = 3.0
+    per_device_batch_size: int = 16
     gradient_accumulation_steps: int = 1
     max_length: int = 256
     loss: Literal["lm", "two_way"] = "lm"
