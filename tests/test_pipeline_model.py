@@ -264,6 +264,9 @@ def test_readme_commands_work_as_printed(project: Path) -> None:
     assert len(commands) >= len(README_EXPECTS)
     _run(["git", "checkout", "--", "."], project)
     _run([*DVC, "repro"], project)  # nothing to do after the tests above
+    # A user's main holds the reproduced metrics (run alone, this test commits them).
+    _run(["git", "add", "-A"], project)
+    _run(["git", "commit", "-q", "--allow-empty", "-m", "reproduced"], project)
     # An experiment to show and diff: only evaluate@qc and the summaries rerun.
     _run([*DVC, "exp", "run", "-S", "threshold.qc=0.45"], project)
     for command in commands:
