@@ -19,7 +19,7 @@ from relevance.tools.ablation import (
 
 def _metrics(f1: float, best: float, de: float, auc: float = 0.6) -> dict:
     return {"dev": {"f1": f1, "best": {"f1": best, "threshold": 0.3}, "auc": auc,
-                    "per_language": {"de": {"f1": de}}}}  # fmt: skip
+                    "per_language": {"de": {"f1": de, "auc": auc - 0.1}}}}  # fmt: skip
 
 
 def _exp(name: str, qc: dict, stamp: str = "2026-11-22T07:10:00") -> dict:
@@ -89,8 +89,13 @@ def test_seeds_are_averaged_and_their_spread_shown() -> None:
     assert "| 13, 14 |" in row
     assert "0.7800 ±0.0200 (+0.0700)" in row  # F1: mean of 0.76 and 0.80 against 0.71
     assert "0.6200 ±0.0200 (+0.1000)" in row  # AUC: mean of 0.60 and 0.64 against 0.52
-    de = next(line for line in text.splitlines() if line.startswith("| `translation` | 0.68"))
-    assert de == "| `translation` | 0.6800 ±0.0200 (+0.0700) |"
+    de = [line for line in text.splitlines() if line.startswith("| `translation` | 0.")]
+    # F1 per language, then ROC AUC per language (0.50 and 0.54 against 0.40 and 0.44).
+    assert de == [
+        "| `translation` | 0.6800 ±0.0200 (+0.0700) |",
+        "| `translation` | 0.5200 ±0.0200 (+0.1000) |",
+    ]
+    assert "## QC: ROC AUC per language" in text
 
 
 def test_experiment_names_carry_the_seed() -> None:
