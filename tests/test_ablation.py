@@ -148,7 +148,9 @@ def test_queue_restarts_a_worker_that_stopped_with_tasks_queued(monkeypatch) -> 
             "a Success\nb Success\n\nWorker status: 0 active, 0 idle\n",
         ],
     )
-    result = CliRunner().invoke(main, ["ablation", "queue", "--only", BASELINE])
+    result = CliRunner().invoke(
+        main, ["ablation", "queue", "--only", BASELINE, "--set", "tasks=[qc]"]
+    )
     assert result.exit_code == 0, result.output
     assert "restarting" in result.output
     starts = [c for c in calls if c[:2] == ("queue", "start")]
@@ -157,6 +159,7 @@ def test_queue_restarts_a_worker_that_stopped_with_tasks_queued(monkeypatch) -> 
     queued = [c for c in calls if c[:3] == ("exp", "run", "--queue")]
     assert [c[4] for c in queued] == [f"{BASELINE}-seed13", f"{BASELINE}-seed14"]
     assert "train.qc.seed=14" in queued[1]
+    assert queued[1][-2:] == ("-S", "tasks=[qc]")
 
 
 def test_queue_fails_when_an_experiment_failed(monkeypatch) -> None:

@@ -99,10 +99,19 @@ def _dvc(*args: str) -> str:
     multiple=True,
     help="Training seeds (repeatable; default: 13 and 14): one experiment per seed.",
 )
+@click.option(
+    "--set",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A -S override for every experiment (repeatable), e.g. 'tasks=[qc]'.",
+)
 @click.option("--jobs", default=1, show_default=True, help="Queue workers (each uses the CPUs).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the queue.")
 @user_errors
-def ablation_queue(only: tuple[str, ...], seeds: tuple[int, ...], jobs: int, wait: bool) -> None:
+def ablation_queue(
+    only: tuple[str, ...], seeds: tuple[int, ...], extra: tuple[str, ...], jobs: int, wait: bool
+) -> None:
     """Queue one experiment per configuration and seed (`dvc exp run --queue -n
     NAME-seedN -S ... -S train.<task>.seed=N`), then run the queue and wait for it.
     Queued experiments start from the last commit."""
@@ -129,6 +138,7 @@ def ablation_queue(only: tuple[str, ...], seeds: tuple[int, ...], jobs: int, wai
             continue
         for seed in seeds or SEEDS:
             arguments = set_arguments({**overrides, **seed_overrides(seed, tasks)})
+            arguments += [arg for setting in extra for arg in ("-S", setting)]
             _dvc("exp", "run", "--queue", "-n", experiment_name(name, seed), *arguments)
             click.echo(f"queued {experiment_name(name, seed)}: {' '.join(arguments)}")
     _dvc("queue", "start", "--jobs", str(jobs))
