@@ -163,8 +163,15 @@ def ablation_queue(
     show_default=True,
     help="Markdown table to write.",
 )
+@click.option(
+    "--task",
+    "only_tasks",
+    type=click.Choice(["qc", "qi"]),
+    multiple=True,
+    help="Tasks to tabulate (default: params.yaml's tasks); e.g. qc after --set 'tasks=[qc]'.",
+)
 @user_errors
-def ablation_table(out: Path) -> None:
+def ablation_table(out: Path, only_tasks: tuple[str, ...]) -> None:
     """Write the ablation table from `dvc exp show --json` (F1 per task and language,
     deltas against original SFT)."""
     import json
@@ -172,7 +179,7 @@ def ablation_table(out: Path) -> None:
     from relevance.params import load_tasks
     from relevance.tools.ablation import ablation_markdown, collect
 
-    tasks = load_tasks()
+    tasks = only_tasks or load_tasks()
     commit, results = collect(json.loads(_dvc("exp", "show", "--json", "--all-commits")), tasks)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(ablation_markdown(results, tasks, commit=commit), encoding="utf-8")
