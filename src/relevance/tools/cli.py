@@ -183,7 +183,7 @@ def ablation_table(out: Path, only_tasks: tuple[str, ...]) -> None:
     commit, results = collect(json.loads(_dvc("exp", "show", "--json", "--all-commits")), tasks)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(ablation_markdown(results, tasks, commit=commit), encoding="utf-8")
-    click.echo(f"wrote {out} ({len(results)} configurations, commit {commit})")
+    click.echo(f"wrote {out} ({len(results)} experiments, commit {commit})")
 
 
 if __name__ == "__main__":
