@@ -65,6 +65,21 @@ def test_collect_takes_the_named_experiments_of_the_latest_ablation_commit() -> 
     assert (commit, set(found)) == ("old", {BASELINE})
 
 
+def test_collect_leaves_out_experiments_the_queue_has_not_finished() -> None:
+    """A running experiment shows its baseline's metrics for the stages it has not
+    reached: never averaged in as if they were its own."""
+    running = {**_exp("translation-seed14", _metrics(0.2, 0.2, 0.2)),
+               "name": "translation-seed14"}  # fmt: skip
+    show = [{**EXP_SHOW[1], "experiments": [
+        *EXP_SHOW[1]["experiments"],
+        {"executor": {"state": "running"}, "name": "translation-seed14", "revs": [running]},
+        {"executor": {"state": "success"}, "name": "pivot-en-seed13",
+         "revs": [_exp("pivot-en-seed13", _metrics(0.9, 0.9, 0.9))]},
+    ]}]  # fmt: skip
+    _, found = collect(show, tasks=("qc",))
+    assert set(found) == {BASELINE, "translation", "pivot-en-seed13"}
+
+
 def test_table_has_values_and_deltas_against_original_sft() -> None:
     commit, results = collect(EXP_SHOW, tasks=("qc",))
     text = ablation_markdown(results, ("qc",), commit=commit)

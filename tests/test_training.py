@@ -821,8 +821,11 @@ def test_tapt_stage_without_the_other_task_names_tasks(tmp_path) -> None:
 # ------------------------------------------------------------ the shared prompt prefix
 
 
-def _step_loss_and_grads(model_dir: Path, *, share_prefix: bool) -> tuple[float, dict]:
-    """One loss + backward of the trainer on toy rows; the LoRA gradients."""
+def _step_loss_and_grads(
+    model_dir: Path, out_dir: Path, *, share_prefix: bool
+) -> tuple[float, dict, list[tuple[int, ...]]]:
+    """One loss + backward of the trainer on toy rows: the loss, the LoRA gradients and
+    the shape of every forward's ``input_ids``."""
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
@@ -844,17 +847,20 @@ def _step_loss_and_grads(model_dir: Path, *, share_prefix: bool) -> tuple[float,
     ids = encode_rows(tokenizer, TASKS["qc"], rows, max_length=256)
     examples = [{"input_ids": i, "label": int(y)} for i, y in zip(ids, rows["label"], strict=True)]
     batch = Collator(0)(examples)
-    args = TrainingArguments(output_dir="/tmp/unused", use_cpu=True, report_to="none")
+    args = TrainingArguments(output_dir=str(out_dir), use_cpu=True, report_to="none")
     trainer = answer_trainer_class()(
         model=model, args=args, train_dataset=RowsDataset(ids, rows["label"]),
         labels=resolve_label_tokens(tokenizer), loss="lm", head="yes_no",
         share_prefix=share_prefix,
     )  # fmt: skip
+    shapes: list[tuple[int, ...]] = []
+    model.register_forward_pre_hook(
+        lambda _, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
     loss = trainer.compute_loss(model, batch)
     loss.backward()
-    return float(loss.detach()), {
-        n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad
-    }
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    return float(loss.detach()), grads, shapes
 
 
 def test_the_shared_prefix_gives_the_full_forwards_loss_and_gradients(tmp_path: Path) -> None:
@@ -863,10 +869,12 @@ def test_the_shared_prefix_gives_the_full_forwards_loss_and_gradients(tmp_path: 
     from relevance.model.heads import shared_prefix_length
 
     wide = build_tiny_lm(tmp_path / "wide", sliding_window=512)  # no window cropping
-    tokenizer_rows = toy_rows(6, seed=3)
-    assert len(tokenizer_rows) == 6
-    full_loss, full = _step_loss_and_grads(wide, share_prefix=False)
-    shared_loss, shared = _step_loss_and_grads(wide, share_prefix=True)
+    full_loss, full, full_shapes = _step_loss_and_grads(wide, tmp_path, share_prefix=False)
+    shared_loss, shared, shared_shapes = _step_loss_and_grads(wide, tmp_path, share_prefix=True)
+    # The shared path really ran: the preamble once (batch 1), then the rows' own tokens.
+    ((rows, width),) = full_shapes
+    (prefix_rows, prefix), (suffix_rows, suffix) = shared_shapes
+    assert (prefix_rows, suffix_rows) == (1, rows) and prefix + suffix == width
     assert shared_loss == pytest.approx(full_loss, rel=1e-5)
     assert full.keys() == shared.keys()
     for name, grad in full.items():
@@ -877,7 +885,7 @@ def test_the_shared_prefix_gives_the_full_forwards_loss_and_gradients(tmp_path: 
     from relevance.model.prompt import encode_rows
 
     ids = encode_rows(
-        AutoTokenizer.from_pretrained(wide), TASKS["qc"], tokenizer_rows, max_length=256
+        AutoTokenizer.from_pretrained(wide), TASKS["qc"], toy_rows(6, seed=3), max_length=256
     )
     assert shared_prefix_length(ids, window=512) > 0.5 * min(len(i) for i in ids)
     assert shared_prefix_length(ids, window=8) == 0  # a window shorter than a row: no sharing

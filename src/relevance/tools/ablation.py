@@ -14,7 +14,7 @@ difference from the noise of one training run.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from relevance.errors import DataError
@@ -67,12 +67,19 @@ def set_arguments(overrides: Mapping[str, Any]) -> list[str]:
     return args
 
 
+# Queue states whose metrics are not the experiment's own (yet): a running experiment
+# shows its baseline's metrics for every stage it has not reached.
+_UNFINISHED = {"queued", "running", "failed"}
+
+
 def _entries(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(name, data) of every commit and experiment in ``dvc exp show --json`` output."""
+    """(name, data) of every commit and finished experiment in ``dvc exp show --json``."""
     if isinstance(node, list):
         for item in node:
             yield from _entries(item)
     elif isinstance(node, dict):
+        if (node.get("executor") or {}).get("state") in _UNFINISHED:
+            return
         data = node.get("data")
         if isinstance(data, dict) and "metrics" in data:
             yield str(node.get("name") or node.get("rev")), data
@@ -123,35 +130,35 @@ def _f1(metrics: Mapping[str, Any] | None, *, best: bool) -> float | None:
     return dev.get("best", {}).get("f1") if best else dev.get("f1")
 
 
-def _per_language(metrics: Mapping[str, Any] | None, language: str, key: str) -> float | None:
-    return ((metrics or {}).get("dev", {}).get("per_language", {}).get(language) or {}).get(key)
-
-
 def _auc(metrics: Mapping[str, Any] | None) -> float | None:
     return (metrics or {}).get("dev", {}).get("auc")
 
 
-class _Runs:
-    """One configuration's runs (one per seed): each metric as the mean over the runs."""
+def _per_language(metrics: Mapping[str, Any] | None, language: str, key: str) -> float | None:
+    return ((metrics or {}).get("dev", {}).get("per_language", {}).get(language) or {}).get(key)
 
-    def __init__(self, runs: list[Mapping[str, Any]]) -> None:
-        self.runs = runs
 
-    def values(self, task: str, read) -> list[float]:
-        found = [read(run.get(task)) for run in self.runs]
-        return [v for v in found if v is not None] if None not in found else []
+Run = Mapping[str, Any]  # {task: metrics} of one experiment
+Reader = Callable[[Run], "float | None"]
 
-    def mean(self, task: str, read) -> float | None:
-        values = self.values(task, read)
-        return sum(values) / len(values) if values else None
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _values(runs: list[Run], read: Reader) -> list[float]:
+    """``read(run)`` of every run; empty when a run lacks it (a mean over some seeds
+    only would pass for the configuration's)."""
+    found = [read(run) for run in runs]
+    return [] if None in found else found  # type: ignore[return-value]
 
 
 def _cell(values: list[float], base: float | None) -> str:
     """Mean of the seeds' values, half their spread when there are several, and the
     change of the mean against the baseline's mean."""
-    if not values:
+    mean = _mean(values)
+    if mean is None:
         return "-"
-    mean = sum(values) / len(values)
     text = f"{mean:.4f}"
     if len(values) > 1:
         text += f" ±{(max(values) - min(values)) / 2:.4f}"
@@ -160,11 +167,9 @@ def _cell(values: list[float], base: float | None) -> str:
     return text
 
 
-def group_runs(
-    results: Mapping[str, Mapping[str, Any]],
-) -> dict[str, tuple[list[int | None], _Runs]]:
+def group_runs(results: Mapping[str, Run]) -> dict[str, tuple[list[int | None], list[Run]]]:
     """``{configuration: (seeds, runs)}`` in :data:`CONFIGS` order from experiment names."""
-    grouped: dict[str, list[tuple[int | None, Mapping[str, Any]]]] = {}
+    grouped: dict[str, list[tuple[int | None, Run]]] = {}
     for name, per_task in results.items():
         parsed = parse_name(name)
         if parsed is not None:
@@ -173,7 +178,7 @@ def group_runs(
     for config in CONFIGS:
         if config in grouped:
             runs = sorted(grouped[config], key=lambda item: (item[0] is None, item[0] or 0))
-            out[config] = ([seed for seed, _ in runs], _Runs([run for _, run in runs]))
+            out[config] = ([seed for seed, _ in runs], [run for _, run in runs])
     return out
 
 
@@ -192,7 +197,7 @@ def ablation_markdown(
             "no ablation experiment has metrics in `dvc exp show`: run `make ablation` "
             f"(experiments named {', '.join(CONFIGS)}, each -seed<N>)"
         )
-    base = configs.get(BASELINE, ([], _Runs([])))[1]
+    base = configs.get(BASELINE, ([], []))[1]
     lines = [
         "# Ablation (dev F1)",
         "",
@@ -207,33 +212,29 @@ def ablation_markdown(
     if commit:
         lines[-1:-1] = [f"Experiments of commit `{commit[:7]}` (`dvc exp show --all-commits`)."]
     header = ["configuration", "-S overrides", "seeds"]
+    readers: list[Reader] = []
     for task in tasks:
         header += [f"{task.upper()} F1", f"{task.upper()} best F1", f"{task.upper()} AUC"]
+        readers += [
+            lambda run, task=task: _f1(run.get(task), best=False),
+            lambda run, task=task: _f1(run.get(task), best=True),
+            lambda run, task=task: _auc(run.get(task)),
+        ]
+
+    def mean_f1(run: Run) -> float | None:
+        values = [_f1(run.get(task), best=False) for task in tasks]
+        return None if None in values else _mean(values)  # type: ignore[arg-type]
+
     header.append("mean F1")
+    readers.append(mean_f1)
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    readers = (
-        lambda m: _f1(m, best=False),
-        lambda m: _f1(m, best=True),
-        _auc,
-    )
-
-    def mean_f1(runs: _Runs) -> list[float]:
-        per_run = [[_f1(run.get(t), best=False) for t in tasks] for run in runs.runs]
-        return [sum(v) / len(v) for v in per_run if None not in v]  # type: ignore[arg-type]
-
-    base_mean_f1 = mean_f1(base)
     for name, (seeds, runs) in configs.items():
         row = [
             f"`{name}`",
             " ".join(set_arguments(CONFIGS[name])[1::2]) or "(defaults)",
             ", ".join("-" if seed is None else str(seed) for seed in seeds),
         ]
-        for task in tasks:
-            for read in readers:
-                row.append(_cell(runs.values(task, read), base.mean(task, read)))
-        row.append(
-            _cell(mean_f1(runs), sum(base_mean_f1) / len(base_mean_f1) if base_mean_f1 else None)
-        )
+        row += [_cell(_values(runs, read), _mean(_values(base, read))) for read in readers]
         lines.append("| " + " | ".join(row) + " |")
     for task in tasks:
         languages = sorted(
@@ -258,10 +259,10 @@ def ablation_markdown(
                 cells = []
                 for lang in languages:
 
-                    def read(metrics, lang=lang, key=key):
-                        return _per_language(metrics, lang, key)
+                    def read(run: Run, task: str = task, lang: str = lang, key: str = key):
+                        return _per_language(run.get(task), lang, key)
 
-                    base_value = base.mean(task, read) if name != BASELINE else None
-                    cells.append(_cell(runs.values(task, read), base_value))
+                    base_value = _mean(_values(base, read)) if name != BASELINE else None
+                    cells.append(_cell(_values(runs, read), base_value))
                 lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
