@@ -49,9 +49,11 @@ def baseline_task(task: Task, *, train: Path, ingested: Path, out_dir: Path) -> 
     """Fit on the model's training rows (filter@<task>), score every dev/test split of
     ingest@<task>, write ``<split>.parquet`` (id, p_yes) to ``out_dir``."""
     rows = read_table(train, made_by=f"filter@{task.name}")
-    splits = {"dev": read_table(ingested / "dev.parquet", made_by=f"ingest@{task.name}")}
-    if (ingested / "test.parquet").is_file():  # optional, as at ingest
-        splits["test"] = pd.read_parquet(ingested / "test.parquet")
+    splits = {
+        split: read_table(ingested / f"{split}.parquet", made_by=f"ingest@{task.name}")
+        for split in ("dev", "test")
+        if split == "dev" or (ingested / f"{split}.parquet").is_file()  # test is optional
+    }
     scores = tfidf_baseline(rows, list(splits.values()))
     for stale in out_dir.glob("*.parquet") if out_dir.is_dir() else []:
         stale.unlink()

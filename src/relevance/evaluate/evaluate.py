@@ -80,8 +80,8 @@ def evaluate_task(
         )
         result[split] = evaluate_predictions(frame, threshold=threshold)
         result[split]["submission"] = submitted
-        tfidf = read_table(baseline / f"{split}.parquet", made_by=f"baseline@{task.name}")
         if result[split]["labelled"]:
+            tfidf = read_table(baseline / f"{split}.parquet", made_by=f"baseline@{task.name}")
             result[split]["tfidf"] = baseline_scores(frame, tfidf, threshold=threshold)
     _write_plots(pd.read_parquet(predictions / "dev.parquet"), result, plots, task, threshold)
     oof = read_table(cv_oof, made_by=f"cv@{task.name}")
