@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from relevance.schema import TASKS
 from relevance.stage import setup_logging, user_errors
 
 
@@ -166,7 +167,7 @@ def ablation_queue(
 @click.option(
     "--task",
     "only_tasks",
-    type=click.Choice(["qc", "qi"]),
+    type=click.Choice(sorted(TASKS)),
     multiple=True,
     help="Tasks to tabulate (default: params.yaml's tasks); e.g. qc after --set 'tasks=[qc]'.",
 )
