@@ -9,6 +9,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,33 +27,16 @@ from relevance.schema import Task
 @stage.path_option("--negatives", "negatives@<task> output.")
 @stage.path_option("--out", "The training table (Parquet).")
 @stage.metrics_option
-def main(
-    task: Task,
-    train: Path,
-    folds: Path,
-    translated: Path,
-    negatives: Path,
-    out: Path,
-    metrics: Path,
-    params_path: str,
-) -> None:
+def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Build one task's training table from the original rows and the augmentations."""
     params = load_section(AugmentParams, "augment", params_path)
-    counts = assemble_task(
-        task,
-        train=train,
-        folds=folds,
-        translated=translated,
-        negatives=negatives,
-        out=out,
-        params=params,
-    )
-    stage.write_metrics(metrics, counts)
+    counts = assemble_task(task, params=params, **paths)
     by = counts["rows_by_source"]
     click.echo(
         f"assemble@{task.name}: {counts['rows_out']} rows ({by['original']} original, "
-        f"{by['translated']} translated, {by['negative']} negatives) -> {out}"
+        f"{by['translated']} translated, {by['negative']} negatives) -> {paths['out']}"
     )
+    return counts
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,13 +22,11 @@ from relevance.schema import Task
 @stage.path_option("--ingested", "ingest@<task> output dir; dev and test are scored.")
 @stage.path_option("--out-dir", "Where <split>.parquet (id, p_yes) is written.")
 @stage.metrics_option
-def main(
-    task: Task, train: Path, ingested: Path, out_dir: Path, metrics: Path, params_path: str
-) -> None:
+def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Fit the TF-IDF baseline on the training rows and score dev and test."""
-    counts = baseline_task(task, train=train, ingested=ingested, out_dir=out_dir)
-    stage.write_metrics(metrics, counts)
+    counts = baseline_task(task, **paths)
     click.echo(f"baseline@{task.name}: TF-IDF + logistic regression on {counts['train_rows']} rows")
+    return counts
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,20 +36,11 @@ from relevance.schema import Task
 @stage.path_option("--oof", "Parquet out: out-of-fold p(yes) of every training row.")
 @stage.metrics_option
 def main(
-    task: Task,
-    train: Path,
-    pivot: Path,
-    base_model: Path,
-    work_dir: Path,
-    models_dir: Path,
-    oof: Path,
-    metrics: Path,
-    params_path: str,
-) -> None:
+    task: Task, base_model: Path, work_dir: Path, params_path: str, **paths: Path
+) -> dict[str, Any]:
     """Train the fold models of one task and score their held-out rows."""
     stage.hub_access(params_path)
     params = load_section(CVParams, "cv", params_path)
-    inputs = load_section(InputParams, "input", params_path)
     predict_params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
     trainer = LoraFoldTrainer(
         task,
@@ -57,18 +49,10 @@ def main(
         predict_params=predict_params,
         work_dir=work_dir,
     )
-    counts = cv_task(
-        task,
-        train=train,
-        pivot=pivot,
-        models_dir=models_dir,
-        oof=oof,
-        params=params,
-        inputs=inputs,
-        trainer=trainer,
-    )
-    stage.write_metrics(metrics, counts)
-    click.echo(f"cv@{task.name}: {params.folds} fold models -> {models_dir}")
+    inputs = load_section(InputParams, "input", params_path)
+    counts = cv_task(task, params=params, inputs=inputs, trainer=trainer, **paths)
+    click.echo(f"cv@{task.name}: {params.folds} fold models -> {paths['models_dir']}")
+    return counts
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,35 +32,26 @@ from relevance.schema import Task
 @stage.path_option("--submissions", "Dir for <split>/submit_<TASK>.txt.")
 def main(
     task: Task,
-    predictions: Path,
-    ingested: Path,
-    baseline: Path,
-    metrics: Path,
     scores: Path,
     curve: Path,
     curve_png: Path,
     threshold_point: Path,
-    cv_oof: Path,
-    submissions: Path,
     params_path: str,
-) -> None:
+    **paths: Path,
+) -> dict[str, Any]:
     """Score dev predictions (where labels exist) and write submissions for dev and test."""
     result = evaluate_task(
         task,
-        predictions=predictions,
-        ingested=ingested,
-        baseline=baseline,
-        cv_oof=cv_oof,
-        submissions=submissions,
         plots=PlotFiles(curve=curve, curve_png=curve_png, threshold_point=threshold_point),
         threshold=load_threshold(task.name, params_path),
         fallback_label=check_fallback_label(
             load_key("predict", "fallback_label", params_path), params_path
         ),
+        **paths,
     )
-    stage.write_metrics(metrics, result)
     stage.write_json(scores, result)
     click.echo(summary_line(task, result))
+    return result
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,16 +26,15 @@ from relevance.schema import Task
 @stage.path_option("--flagged", "selfval@<task> flags.")
 @stage.path_option("--out", "Parquet out: the training rows that stay.")
 @stage.metrics_option
-def main(
-    task: Task, train: Path, flagged: Path, out: Path, metrics: Path, params_path: str
-) -> None:
+def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Apply the self-validation flags to one task's training rows."""
     params = load_section(FilterParams, "filter", params_path)
-    counts = filter_task(task, train=train, flagged=flagged, out=out, params=params)
-    stage.write_metrics(metrics, counts)
+    counts = filter_task(task, params=params, **paths)
     click.echo(
-        f"filter@{task.name}: {counts['rows_in']} rows in, {counts['rows_out']} out -> {out}"
+        f"filter@{task.name}: {counts['rows_in']} rows in, {counts['rows_out']} out"
+        f" -> {paths['out']}"
     )
+    return counts
 
 
 if __name__ == "__main__":

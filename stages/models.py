@@ -9,6 +9,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,15 +22,12 @@ from relevance.params import load_section
 @stage.path_option("--llm-out", "Folder for the causal LLM (transformers, safetensors).")
 @stage.path_option("--embedder-out", "Folder for the embedder (sentence-transformers).")
 @stage.metrics_option
-def main(llm_out: Path, embedder_out: Path, metrics: Path, params_path: str) -> None:
+def main(params_path: str, **paths: Path) -> dict[str, Any]:
     """Convert or copy the configured base models (offline unless downloads are allowed)."""
     # Nothing below may reach a model hub unless allowed (the same switch as every stage).
     stage.hub_access(params_path)
     params = load_section(ModelsParams, "models", params_path)
-    result = materialize_models(
-        params, llm_out=llm_out, embedder_out=embedder_out, source=params_path
-    )
-    stage.write_metrics(metrics, result)
+    result = materialize_models(params, source=params_path, **paths)
     click.echo(
         "models: "
         + ", ".join(
@@ -37,6 +35,7 @@ def main(llm_out: Path, embedder_out: Path, metrics: Path, params_path: str) -> 
             for name, entry in result.items()
         )
     )
+    return result
 
 
 if __name__ == "__main__":

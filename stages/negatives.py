@@ -10,45 +10,32 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from relevance import stage
 from relevance.augment.negatives import NegativesParams, negatives_task
-from relevance.augment.translators import translation_setup
+from relevance.augment.translators import TranslationSetup, translation_setup
 from relevance.params import load_section
 from relevance.schema import Task
 
 
 @stage.command
 @stage.task_option
-@stage.translation_inputs
+@stage.translation_inputs(translation_setup)
 @stage.path_option("--languages", "stats@<task> languages.json (missing_from_train).")
 @stage.path_option("--out", "Translated hard negatives (Parquet).")
 @stage.metrics_option
-def main(
-    task: Task,
-    ingested: Path,
-    languages: Path,
-    llm: Path,
-    embedder: Path,
-    out: Path,
-    metrics: Path,
-    cache_dir: Path | None,
-    params_path: str,
-) -> None:
+def main(task: Task, setup: TranslationSetup, params_path: str, **paths: Path) -> dict[str, Any]:
     """Mine one hard negative per sampled positive for each missing language."""
-    setup = translation_setup(
-        params_path, llm=llm, embedder=embedder, cache_dir=cache_dir,
-        allow_download=stage.hub_access(params_path),
-    )  # fmt: skip
     params = load_section(NegativesParams, "negatives", params_path)
-    report = negatives_task(
-        task, ingested=ingested, languages=languages, out=out, params=params, setup=setup
-    )
-    stage.write_metrics(metrics, report)
+    report = negatives_task(task, params=params, setup=setup, **paths)
     mined, kept = report["mining"]["total"]["mined"], report["rows_out"]
-    click.echo(f"negatives@{task.name}: {mined} mined, {kept} kept after translation -> {out}")
+    click.echo(
+        f"negatives@{task.name}: {mined} mined, {kept} kept after translation -> {paths['out']}"
+    )
+    return report
 
 
 if __name__ == "__main__":

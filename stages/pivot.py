@@ -11,46 +11,33 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from relevance import stage
 from relevance.augment.pivot import pivot_task
-from relevance.augment.translators import translation_setup
+from relevance.augment.translators import TranslationSetup, translation_setup
 from relevance.params import load_key
 from relevance.schema import Task
 
 
 @stage.command
 @stage.task_option
-@stage.translation_inputs
+@stage.translation_inputs(translation_setup)
 @stage.path_option("--out", "Pivot table (Parquet).")
 @stage.metrics_option
-def main(
-    task: Task,
-    ingested: Path,
-    llm: Path,
-    embedder: Path,
-    out: Path,
-    metrics: Path,
-    cache_dir: Path | None,
-    params_path: str,
-) -> None:
+def main(task: Task, setup: TranslationSetup, params_path: str, **paths: Path) -> dict[str, Any]:
     """Translate every non-English query into English (or write an empty table)."""
-    setup = translation_setup(
-        params_path, llm=llm, embedder=embedder, cache_dir=cache_dir,
-        allow_download=stage.hub_access(params_path),
-    )  # fmt: skip
     pivot_en = load_key("input", "pivot_en", params_path)
-    report = pivot_task(
-        task, pivot_en=pivot_en, ingested=ingested, out=out, setup=setup, source=params_path
-    )
-    stage.write_metrics(metrics, report)
+    report = pivot_task(task, pivot_en=pivot_en, setup=setup, source=params_path, **paths)
     total = report["total"]
     click.echo(
         f"pivot@{task.name} (input.pivot_en={report['enabled']}): {total['rows']} rows, "
-        f"{total.get('translated', 0)} pivoted to English, {total.get('failed', 0)} failed -> {out}"
+        f"{total.get('translated', 0)} pivoted to English, {total.get('failed', 0)} failed"
+        f" -> {paths['out']}"
     )
+    return report
 
 
 if __name__ == "__main__":

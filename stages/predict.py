@@ -10,6 +10,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,36 +35,21 @@ from relevance.schema import Task
 @stage.path_option("--cv-models", "cv@<task> fold models (fold-<k>/), averaged with cv.ensemble.")
 @stage.path_option("--out-dir", "Where <split>.parquet predictions are written.")
 @stage.metrics_option
-def main(
-    task: Task,
-    model_dir: Path,
-    base_model: Path,
-    ingested: Path,
-    pivot: Path,
-    cv_models: Path,
-    out_dir: Path,
-    metrics: Path,
-    params_path: str,
-) -> None:
+def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Score dev and test rows with the task's trained model."""
     allow_download = stage.hub_access(params_path)
     cv = load_section(CVParams, "cv", params_path)
     result = predict_task(
         task,
-        model_dir=model_dir,
-        base_model=base_model,
-        ingested=ingested,
-        pivot=pivot,
-        out_dir=out_dir,
         params=load_section(PredictParams, "predict", params_path, skip=("fallback_label",)),
         inputs=load_section(InputParams, "input", params_path),
-        cv_models=cv_models,
         ensemble_size=cv.folds if cv.ensemble else 0,
         weights=cv.weights,
         allow_download=allow_download,
+        **paths,
     )
-    stage.write_metrics(metrics, result)
     click.echo(summary_line(task, result))
+    return result
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,15 +36,8 @@ from relevance.schema import Task
 @stage.path_option("--flagged", "Parquet out: the flagged rows with score and reason.")
 @stage.metrics_option
 def main(
-    task: Task,
-    train: Path,
-    base_model: Path,
-    work_dir: Path,
-    scores: Path,
-    flagged: Path,
-    metrics: Path,
-    params_path: str,
-) -> None:
+    task: Task, base_model: Path, work_dir: Path, params_path: str, **paths: Path
+) -> dict[str, Any]:
     """Score one task's training rows with filter models and flag likely label errors."""
     stage.hub_access(params_path)
     params = load_section(SelfValParams, "selfval", params_path)
@@ -55,15 +49,13 @@ def main(
         predict_params=predict_params,
         work_dir=work_dir,
     )
-    counts = selfval_task(
-        task, train=train, scores=scores, flagged=flagged, params=params, trainer=trainer
-    )
-    stage.write_metrics(metrics, counts)
+    counts = selfval_task(task, params=params, trainer=trainer, **paths)
     state = "" if counts["enabled"] else " (selfval.enabled is false)"
     click.echo(
         f"selfval@{task.name}: {counts['flagged']} of {counts['rows_in']} rows flagged{state}"
-        f" -> {flagged}"
+        f" -> {paths['flagged']}"
     )
+    return counts
 
 
 if __name__ == "__main__":

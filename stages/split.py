@@ -10,6 +10,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,12 +25,14 @@ from relevance.schema import Task
 @stage.path_option("--train", "Ingested training rows (Parquet).")
 @stage.path_option("--out", "Parquet: id, fold per row.")
 @stage.metrics_option
-def main(task: Task, train: Path, out: Path, metrics: Path, params_path: str) -> None:
+def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Assign every training row of one task to a fold."""
     params = load_section(SplitParams, "split", params_path)
-    counts = split_task(task, train=train, out=out, params=params)
-    stage.write_metrics(metrics, counts)
-    click.echo(f"split@{task.name}: {counts['rows']} rows in {params.folds} folds -> {out}")
+    counts = split_task(task, params=params, **paths)
+    click.echo(
+        f"split@{task.name}: {counts['rows']} rows in {params.folds} folds -> {paths['out']}"
+    )
+    return counts
 
 
 if __name__ == "__main__":

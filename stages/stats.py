@@ -10,6 +10,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,18 +27,18 @@ from relevance.schema import Task
 @stage.metrics_option
 @stage.path_option("--report", "Markdown report.")
 def main(
-    task: Task, ingested: Path, languages_out: Path, metrics: Path, report: Path, params_path: str
-) -> None:
+    task: Task, ingested: Path, languages_out: Path, report: Path, params_path: str
+) -> dict[str, Any]:
     """Rows per split x language x label, missing languages, pairs, lengths, categories."""
     stats = stats_task(
         task, ingested=ingested, params=load_section(StatsParams, "stats", params_path)
     )
     stage.write_json(languages_out, stats["languages"])
-    stage.write_metrics(metrics, metrics_view(stats))
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(markdown_report(stats, task_code=task.code), encoding="utf-8")
     missing = [m["language"] for m in stats["languages"]["missing_from_train"]]
     click.echo(f"stats@{task.name}: languages missing from train: {', '.join(missing) or 'none'}")
+    return metrics_view(stats)
 
 
 if __name__ == "__main__":

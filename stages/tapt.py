@@ -11,6 +11,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,31 +28,16 @@ from relevance.schema import Task
 @stage.path_option("--checkpoints", "Resumable checkpoints (kept between runs).")
 @stage.path_option("--out-dir", "Where adapter/ is published (or the marker when TAPT is off).")
 @stage.metrics_option
-def main(
-    task: Task,
-    ingested: Path,
-    base_model: Path,
-    checkpoints: Path,
-    out_dir: Path,
-    metrics: Path,
-    params_path: str,
-) -> None:
+def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Pre-train one task's adapter on the other task's training rows."""
     stage.hub_access(params_path)
-    result = tapt_task(
-        task,
-        ingested=ingested,
-        base_model=base_model,
-        checkpoints=checkpoints,
-        out_dir=out_dir,
-        params=load_train_params(task.name, params_path),
-    )
-    stage.write_metrics(metrics, result)
+    result = tapt_task(task, params=load_train_params(task.name, params_path), **paths)
     if result["init_from"] == "none":
         click.echo(f"tapt@{task.name}: off (train.{task.name}.init_from is none)")
     else:
         trained = f"{result['rows']} {result['trained_on']} rows"
-        click.echo(f"tapt@{task.name}: adapter trained on {trained} -> {out_dir}")
+        click.echo(f"tapt@{task.name}: adapter trained on {trained} -> {paths['out_dir']}")
+    return result
 
 
 if __name__ == "__main__":

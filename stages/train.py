@@ -10,6 +10,7 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,35 +32,20 @@ from relevance.schema import Task
 @stage.path_option("--checkpoints", "Resumable checkpoints of this run (kept between runs).")
 @stage.path_option("--out-dir", "Where adapter/ (and merged/) are written.")
 @stage.metrics_option
-def main(
-    task: Task,
-    base_model: Path,
-    train: Path,
-    pivot: Path,
-    tapt: Path,
-    checkpoints: Path,
-    out_dir: Path,
-    metrics: Path,
-    params_path: str,
-) -> None:
+def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Fine-tune a LoRA adapter on one task's training rows."""
     stage.hub_access(params_path)
     result = train_task(
         task,
-        base_model=base_model,
-        train=train,
-        pivot=pivot,
-        tapt=tapt,
-        checkpoints=checkpoints,
-        out_dir=out_dir,
         params=load_train_params(task.name, params_path),
         inputs=load_section(InputParams, "input", params_path),
+        **paths,
     )
-    stage.write_metrics(metrics, result)
     click.echo(
         f"train@{task.name}: {result['steps']} steps on {result['rows']} rows, "
-        f"final loss {result['final_loss']:.4f}, {result['seconds']:.0f} s -> {out_dir}"
+        f"final loss {result['final_loss']:.4f}, {result['seconds']:.0f} s -> {paths['out_dir']}"
     )
+    return result
 
 
 if __name__ == "__main__":

@@ -12,48 +12,33 @@ from __future__ import annotations
 import _venv_check  # noqa: F401  (first: a clear error outside the project's venv)
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from relevance import stage
 from relevance.augment.translate import TranslateParams, translate_task
-from relevance.augment.translators import translation_setup
+from relevance.augment.translators import TranslationSetup, translation_setup
 from relevance.params import load_section
 from relevance.schema import Task
 
 
 @stage.command
 @stage.task_option
-@stage.translation_inputs
+@stage.translation_inputs(translation_setup)
 @stage.path_option("--languages", "stats@<task> languages.json (missing_from_train).")
 @stage.path_option("--out", "Translated rows (Parquet).")
 @stage.metrics_option
-def main(
-    task: Task,
-    ingested: Path,
-    languages: Path,
-    llm: Path,
-    embedder: Path,
-    out: Path,
-    metrics: Path,
-    cache_dir: Path | None,
-    params_path: str,
-) -> None:
+def main(task: Task, setup: TranslationSetup, params_path: str, **paths: Path) -> dict[str, Any]:
     """Translate sampled train queries into the languages train lacks."""
-    setup = translation_setup(
-        params_path, llm=llm, embedder=embedder, cache_dir=cache_dir,
-        allow_download=stage.hub_access(params_path),
-    )  # fmt: skip
     params = load_section(TranslateParams, "translate", params_path)
-    report = translate_task(
-        task, ingested=ingested, languages=languages, out=out, params=params, setup=setup
-    )
-    stage.write_metrics(metrics, report)
+    report = translate_task(task, params=params, setup=setup, **paths)
     total, targets = report["total"], ", ".join(report["targets"]) or "none missing from train"
     click.echo(
         f"translate@{task.name}: {total['kept']} of {total['sampled']} rows kept "
-        f"(targets: {targets}) -> {out}"
+        f"(targets: {targets}) -> {paths['out']}"
     )
+    return report
 
 
 if __name__ == "__main__":

@@ -129,11 +129,21 @@ def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
     """What a script reads from params.yaml: whole sections through
     ``load_section(XParams, "name", ..., skip=(...))`` ({"name": (XParams, skipped)}),
     per-task subtrees through ``load_task_value("name", ...)`` / ``load_threshold(...)``
-    ({"name"}) and single keys through ``load_key("section", "key")`` ({"section.key"})."""
+    ({"name"}) and single keys through ``load_key("section", "key")`` ({"section.key"}).
+
+    ``translation_setup`` reads the ``translator`` section wherever the name stands, called
+    or passed on: ``@stage.translation_inputs(translation_setup)`` calls it, after
+    ``hub_access`` (``models.allow_download``)."""
     sections, per_task, keys = {}, set(), set()
     tree = ast.parse(script.read_text(encoding="utf-8"))
     imported = _imported_names(tree)
     for node in ast.walk(tree):
+        # A Name (called or passed on) or an Attribute (translators.translation_setup).
+        if "translation_setup" in (getattr(node, "id", None), getattr(node, "attr", None)):
+            from relevance.augment.translators import TranslatorParams
+
+            sections["translator"] = (TranslatorParams, set())
+            keys.add("models.allow_download")
         if not isinstance(node, ast.Call):
             continue
         func = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
@@ -149,10 +159,6 @@ def _reads(script: Path) -> tuple[dict[str, type], set[str], set[str]]:
             keys.add("models.allow_download")
         elif func == "load_train_params":  # relevance.model.train: train.<task>
             per_task.add("train")
-        elif func == "translation_setup":  # relevance.augment.translators: translator
-            from relevance.augment.translators import TranslatorParams
-
-            sections["translator"] = (TranslatorParams, set())
         elif func == "load_task_value":
             per_task.add(node.args[0].value)
         elif func == "load_threshold":

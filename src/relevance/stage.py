@@ -9,12 +9,17 @@ Stage scripts in ``stages/`` stay thin: options in, library call, outputs out::
     @stage.task_option
     @stage.path_option("--train", "Ingested training rows (Parquet).")
     @stage.metrics_option
-    def main(task: Task, train: Path, metrics: Path, params_path: str) -> None:
+    def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
         ...
-        stage.write_metrics(metrics, counts)
+        return split_task(task, params=params, **paths)  # train=...; metrics to --metrics
+
+Path options are named as the library function's keywords, so a script passes them on
+as ``**paths``; its signature names only the paths the body itself uses (evaluate's
+plot files, stats' report).
 
 :func:`command` makes the Click command (``-h``/``--help``, ``--params``, logging set
-up) and turns errors a user can fix (:class:`relevance.errors.RelevanceError`) into
+up, the body's metrics written where the stage declares :data:`metrics_option`) and
+turns errors a user can fix (:class:`relevance.errors.RelevanceError`) into
 ``click.ClickException``: the message on stderr and exit code 1, never a traceback and
 never exit 0.
 
@@ -154,12 +159,22 @@ def write_metrics(path: Path, data: Any) -> None:
 def command(func: Callable[..., Any]) -> click.Command:
     """A DVC stage's command: ``-h``/``--help``, a ``--params`` option (passed on as
     ``params_path``), logging set up before the body runs, and user errors as a clean
-    exit 1 (:func:`user_errors`)."""
+    exit 1 (:func:`user_errors`).
+
+    A stage that declares :data:`metrics_option` returns its metrics and the command
+    writes them to ``--metrics`` (:func:`write_metrics`) after the body: the body never
+    sees the path, and a run that fails leaves no metrics file behind."""
 
     @functools.wraps(func)
     def body(*args: Any, **kwargs: Any) -> Any:
         setup_logging()
-        return func(*args, **kwargs)
+        metrics = kwargs.pop("metrics", None)
+        result = func(*args, **kwargs)
+        if metrics is not None:
+            if result is None:
+                raise TypeError(f"{func.__module__}: declares --metrics but returned none")
+            write_metrics(metrics, result)
+        return result
 
     params = click.option(
         "--params", "params_path", default="params.yaml", show_default=True, help="Params file."
@@ -204,15 +219,43 @@ def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
-# What translate, negatives and pivot read besides their own inputs: the rows, the
-# translator (the base LLM unless translator.model names one), the embedder of the
-# similarity gate, and the shared caches.
-translation_inputs = options(
-    path_option("--ingested", "ingest@<task> output folder."),
-    path_option("--llm", "Base LLM folder (models stage)."),
-    path_option("--embedder", "Sentence-transformers folder (models stage): the similarity gate."),
-    cache_dir_option,
-)
+def translation_inputs(build: Callable[..., Any]) -> Callable[[F], F]:
+    """What translate, negatives and pivot read besides their own inputs: the rows
+    (``--ingested``, passed on), the translator (the base LLM unless translator.model
+    names one), the embedder of the similarity gate and the shared caches. The body gets
+    ``setup=build(params_path, llm=..., embedder=..., cache_dir=..., allow_download=...)``
+    in place of the three folders, hub access applied first (:func:`hub_access`).
+
+    ``build`` is ``relevance.augment.translators.translation_setup``, passed in by the
+    script rather than imported here: every stage depends on this module, so an import
+    here would make every stage depend on the translators too (tests/test_contract.py
+    follows imports, nested ones included, and counts the name in a script as reading
+    the ``translator`` section and ``models.allow_download``)."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(llm: Path, embedder: Path, cache_dir: Path | None, **kwargs: Any) -> Any:
+            params_path = kwargs["params_path"]
+            allow_download = hub_access(params_path)
+            setup = build(
+                params_path,
+                llm=llm,
+                embedder=embedder,
+                cache_dir=cache_dir,
+                allow_download=allow_download,
+            )
+            return func(setup=setup, **kwargs)
+
+        return options(
+            path_option("--ingested", "ingest@<task> output folder."),
+            path_option("--llm", "Base LLM folder (models stage)."),
+            path_option(
+                "--embedder", "Sentence-transformers folder (models stage): the similarity gate."
+            ),
+            cache_dir_option,
+        )(wrapper)  # type: ignore[return-value]
+
+    return decorate
 
 
 def require_input(path: Path, *, made_by: str) -> Path:
