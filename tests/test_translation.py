@@ -723,11 +723,23 @@ def _cache_entries(path: Path) -> int:
 def test_causal_lm_translator_on_the_tiny_lm(tiny_lm_dir: Path) -> None:
     translator = CausalLMTranslator(tiny_lm_dir, max_new_tokens=5, dtype="float32")
     texts = ["red shoes", "phone", "wool socks winter"]
+    translator.translate(["warm up"], source="en", target="de")  # loads the model
+    calls: list[tuple[int, ...]] = []
+    generate = translator.model.generate
+
+    def spy(**kwargs):
+        calls.append(tuple(kwargs["input_ids"].shape))
+        return generate(**kwargs)
+
+    translator.model.generate = spy
     batched = translator.translate(texts, source="en", target="de")
     assert len(batched) == 3 and all("\n" not in t for t in batched)
-    # Left padding: a row's output does not depend on the rows batched with it.
+    # One text per generate call: in bf16 a batch's padding and shape change some
+    # texts' greedy output, so a text's translation would depend on its batch mates.
+    assert [shape[0] for shape in calls] == [1, 1, 1]
     alone = [translator.translate([t], source="en", target="de")[0] for t in texts]
     assert batched == alone
+    assert translator.id.endswith(":batch=1")
     assert translator.id.startswith(f"causal-lm:{tiny_lm_dir.name}@sha256:")
     assert "float32" in translator.id and "max_new_tokens=5" in translator.id
 
