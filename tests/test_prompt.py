@@ -10,11 +10,13 @@ from relevance.errors import ConfigError, DataError
 from relevance.languages import language_name
 from relevance.model.prompt import (
     PROMPT_VERSION,
+    PROMPT_VERSIONS,
     RESPONSE_MARKER,
     build_prompt,
     encode_rows,
     resolve_label_tokens,
     special_prefix_ids,
+    template_of,
 )
 from relevance.schema import TASKS
 
@@ -44,6 +46,30 @@ def test_prompt_holds_language_query_and_candidate(task: str, label_line: str) -
     # The answer token follows the marker directly.
     assert prompt.endswith(RESPONSE_MARKER)
     assert PROMPT_VERSION
+
+
+@pytest.mark.parametrize("task", ["qc", "qi"])
+def test_compact_prompt_asks_the_same_without_the_preamble(task: str, tokenizer) -> None:
+    fields = {"language": "vn", "query": "giày chạy bộ", "candidate": "sports,running shoes"}
+    alpaca = build_prompt(TASKS[task], **fields)
+    compact = build_prompt(TASKS[task], **fields, template="compact")
+    assert alpaca == build_prompt(TASKS[task], **fields, template="alpaca")  # the default
+    assert alpaca.startswith("Below is an instruction") and "Below" not in compact
+    for line in ("Language: Vietnamese\n", "Query: giày chạy bộ\n", "sports,running shoes"):
+        assert line in compact
+    assert compact.endswith(RESPONSE_MARKER)
+    (ids,) = encode_rows(tokenizer, TASKS[task], _rows(), max_length=256, template="compact")
+    (long_ids,) = encode_rows(tokenizer, TASKS[task], _rows(), max_length=256)
+    assert len(ids) < 0.7 * len(long_ids)
+    with pytest.raises(ConfigError, match="expected one of"):
+        build_prompt(TASKS[task], **fields, template="chatml")
+
+
+def test_each_template_has_its_own_version() -> None:
+    assert PROMPT_VERSION == PROMPT_VERSIONS["alpaca"] != PROMPT_VERSIONS["compact"]
+    assert template_of(PROMPT_VERSIONS["compact"]) == "compact"
+    with pytest.raises(ConfigError, match=r"model.json: .*'alpaca-yn-v0'.*retrain"):
+        template_of("alpaca-yn-v0", where="model.json")
 
 
 def test_language_name_reads_codes_as_given() -> None:

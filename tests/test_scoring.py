@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -147,6 +148,30 @@ def test_hf_scorer_equals_softmax_of_a_plain_full_forward(tiny_lm_dir, fp32_scor
     assert got.shape == (10,)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert np.ptp(got) > 1e-3  # rows really differ, so order mix-ups would show
+
+
+def test_hf_scorer_builds_the_template_the_model_folder_records(tiny_lm_dir, tmp_path) -> None:
+    import shutil
+
+    folder = shutil.copytree(tiny_lm_dir, tmp_path / "compact")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    labels = resolve_label_tokens(tokenizer)
+    write_prompt_meta(folder, task=TASKS["qc"], labels=labels, template="compact")
+    rows = toy_rows(6, seed=4)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    expected = []
+    with torch.no_grad():
+        for ids in encode_rows(tokenizer, TASKS["qc"], rows, max_length=256, template="compact"):
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            expected.append(torch.softmax(logits[list(labels.ids)], dim=-1)[0].item())
+    got = HFScorer(folder, dtype="float32", progress=False).score(TASKS["qc"], rows)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    alpaca = HFScorer(tiny_lm_dir, dtype="float32", progress=False).score(TASKS["qc"], rows)
+    assert np.abs(got - alpaca).max() > 1e-4  # the template really differs
+    meta = json.loads((folder / PROMPT_META_FILE).read_text())
+    (folder / PROMPT_META_FILE).write_text(json.dumps({**meta, "prompt_version": "chat-v9"}))
+    with pytest.raises(ConfigError, match=r"prompt version 'chat-v9'.*retrain"):
+        HFScorer(folder, dtype="float32", progress=False)
 
 
 def test_batch_size_and_row_order_do_not_change_scores(tiny_lm_dir, fp32_scorer) -> None:

@@ -33,7 +33,8 @@ from relevance.model.checkpoints import (
     check_resume,
     publish_model,
 )
-from relevance.model.heads import load_head_model, read_prompt_meta
+from relevance.model.heads import PROMPT_META_FILE, load_head_model, read_prompt_meta
+from relevance.model.prompt import PROMPT_VERSIONS
 from relevance.model.scoring import HFScorer
 from relevance.model.train import TrainParams, load_train_params, train_lora
 from relevance.params import parse_section
@@ -889,3 +890,14 @@ def test_the_shared_prefix_gives_the_full_forwards_loss_and_gradients(tmp_path: 
     )
     assert shared_prefix_length(ids, window=512) > 0.5 * min(len(i) for i in ids)
     assert shared_prefix_length(ids, window=8) == 0  # a window shorter than a row: no sharing
+
+
+def test_the_compact_template_is_recorded_with_the_model(tiny_lm_dir, tmp_path) -> None:
+    """The adapter records the template it was trained on (scorers follow the record,
+    tests/test_scoring.py), and a run on the other template cannot continue from it."""
+    result = _train(tiny_lm_dir, tmp_path / "compact", prompt="compact", max_steps=2)
+    assert result.summary["prompt_version"] == PROMPT_VERSIONS["compact"]
+    meta = json.loads((result.adapter_dir / PROMPT_META_FILE).read_text())
+    assert meta["prompt_version"] == PROMPT_VERSIONS["compact"]
+    with pytest.raises(ConfigError, match="prompt version 'compact-yn-v1'"):
+        _train(tiny_lm_dir, tmp_path / "alpaca", init_adapter=result.adapter_dir, max_steps=1)

@@ -35,7 +35,7 @@ import numpy as np
 
 from relevance.errors import ConfigError
 from relevance.model.heads import read_prompt_meta, write_prompt_meta
-from relevance.model.prompt import PROMPT_VERSION
+from relevance.model.prompt import DEFAULT_TEMPLATE, PROMPT_VERSIONS
 from relevance.modelfolder import check_safetensors, folder_revision, normalise_model_folder
 from relevance.schema import Task
 
@@ -172,6 +172,11 @@ def check_init_adapter(
     else:
         if meta.get("head", "yes_no") != head:
             diffs.append(f"head {meta.get('head', 'yes_no')!r}, this run's head is {head!r}")
+        version = PROMPT_VERSIONS[config.get("prompt", DEFAULT_TEMPLATE)]
+        if meta.get("prompt_version") != version:
+            diffs.append(
+                f"prompt version {meta.get('prompt_version')!r}, this run's is {version!r}"
+            )
         base = meta.get("base_model_fingerprint")
         if base is None:
             logger.warning(
@@ -207,7 +212,7 @@ def run_identity(
         check_init_adapter(init_adapter, config=config, model_fingerprint=model)
     return {
         "task": task.name,
-        "prompt_version": PROMPT_VERSION,
+        "prompt_version": PROMPT_VERSIONS[config.get("prompt", DEFAULT_TEMPLATE)],
         "data_fingerprint": data_fingerprint(input_ids, labels),
         "model_dir": model_dir.name,
         "model_fingerprint": model,

@@ -20,7 +20,13 @@ import numpy as np
 import torch
 
 from relevance.errors import ConfigError, RelevanceError
-from relevance.model.prompt import PROMPT_VERSION, LabelTokens
+from relevance.model.prompt import (
+    DEFAULT_TEMPLATE,
+    PROMPT_VERSIONS,
+    LabelTokens,
+    PromptTemplate,
+    template_of,
+)
 from relevance.modelfolder import check_safetensors
 from relevance.schema import Task
 
@@ -274,16 +280,18 @@ def write_prompt_meta(
     task: Task,
     labels: LabelTokens | None,
     head: str = "yes_no",
+    template: str = DEFAULT_TEMPLATE,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Record the prompt version, task, head and label tokens a model was trained with.
+    """Record the prompt version (of ``template``), task, head and label tokens a model
+    was trained with.
 
     ``labels`` is None for a ``seq_cls`` head, which does not read the label tokens.
     ``extra``: more JSON-able facts (training writes ``base_model_fingerprint``, which
     :func:`relevance.model.checkpoints.check_init_adapter` checks on an init adapter).
     """
     meta = {
-        "prompt_version": PROMPT_VERSION,
+        "prompt_version": PROMPT_VERSIONS[template],
         "task": task.name,
         "head": check_head(head),
         "label_tokens": labels.to_dict() if labels is not None else None,
@@ -298,12 +306,16 @@ def read_prompt_meta(folder: Path | None) -> dict[str, Any] | None:
         return None
     path = Path(folder) / PROMPT_META_FILE
     meta = json.loads(path.read_text())
-    if meta.get("prompt_version") != PROMPT_VERSION:
-        raise ConfigError(
-            f"{path}: the model was trained with prompt version {meta.get('prompt_version')!r}, "
-            f"this code builds {PROMPT_VERSION!r}: retrain, or score with the matching code"
-        )
+    template_of(str(meta.get("prompt_version")), where=path)  # a version this code builds
     return meta
+
+
+def prompt_template(meta: dict[str, Any] | None) -> PromptTemplate:
+    """The template a model was trained on (its meta's prompt version); a base model
+    without meta is prompted with the default (the paper's) template."""
+    if meta is None:
+        return DEFAULT_TEMPLATE
+    return template_of(str(meta.get("prompt_version")))
 
 
 def model_head(folder: Path) -> str:

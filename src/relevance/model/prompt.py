@@ -1,14 +1,16 @@
 """The prompt the LLM answers "yes" or "no" to, and its tokenization.
 
-One Alpaca-style template per task. The prompt ends with ``### Response:`` and the
-answer token follows directly, so the model's next-token distribution at the last prompt
-position is the classifier: p(yes) = softmax over the yes/no logits there.
+Two templates, one wording per task: ``alpaca`` (the paper's: the Alpaca preamble,
+instruction and input sections) and ``compact`` (the question and the input only, about
+a third of the tokens: no preamble shared by every row). Both end with ``### Response:``
+and the answer token follows directly, so the model's next-token distribution at the
+last prompt position is the classifier: p(yes) = softmax over the yes/no logits there.
 
 Training (``relevance.model.train``) and every scoring backend (``relevance.model.scoring``) build
 token ids with :func:`encode_rows`, so what the model was trained on and what it is
-scored on can not drift apart. Bump :data:`PROMPT_VERSION` whenever the text or the
-tokenization changes: adapters record it, and scorers refuse an adapter trained on
-another version.
+scored on can not drift apart. Bump a template's entry in :data:`PROMPT_VERSIONS`
+whenever its text or tokenization changes: adapters record the version they were
+trained on, scorers build that template and refuse a version this code does not build.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -26,7 +28,11 @@ from relevance.schema import Task
 
 logger = logging.getLogger(__name__)
 
-PROMPT_VERSION = "alpaca-yn-v1"
+# train.<task>.prompt -> the version a model folder records (heads.write_prompt_meta).
+PROMPT_VERSIONS = {"alpaca": "alpaca-yn-v1", "compact": "compact-yn-v1"}
+PromptTemplate = Literal["alpaca", "compact"]
+DEFAULT_TEMPLATE: PromptTemplate = "alpaca"  # the paper's
+PROMPT_VERSION = PROMPT_VERSIONS[DEFAULT_TEMPLATE]
 
 RESPONSE_MARKER = "### Response:"
 
@@ -44,8 +50,33 @@ LABEL_SPELLINGS: tuple[tuple[str, str], ...] = ((" yes", " no"), ("yes", "no"))
 ROW_COLUMNS = ("query", "candidate")
 
 
-def _head(task: Task, *, language: str, query: str, candidate: str) -> str:
+def template_of(version: str, *, where: object = "") -> PromptTemplate:
+    """The template that builds prompt ``version`` (a model folder's record)."""
+    for template, known in PROMPT_VERSIONS.items():
+        if known == version:
+            return template  # type: ignore[return-value]
+    raise ConfigError(
+        f"{where}: the model was trained with prompt version {version!r}, this code builds "
+        f"{sorted(PROMPT_VERSIONS.values())}: retrain, or score with the matching code"
+    )
+
+
+def _head(
+    task: Task, *, language: str, query: str, candidate: str, template: str = DEFAULT_TEMPLATE
+) -> str:
     label = task.candidate_label
+    field = f"{label[0].upper()}{label[1:]}"
+    if template == "compact":
+        return (
+            f"Is the query relevant to the {label}? Answer yes or no.\n"
+            f"Language: {language_name(language)}\n"
+            f"Query: {query}\n"
+            f"{field}: {candidate}"
+        )
+    if template != "alpaca":
+        raise ConfigError(
+            f"prompt template: expected one of {list(PROMPT_VERSIONS)}, got {template!r}"
+        )
     return (
         f"{_PREAMBLE}\n\n"
         f"### Instruction:\n"
@@ -53,7 +84,7 @@ def _head(task: Task, *, language: str, query: str, candidate: str) -> str:
         f"### Input:\n"
         f"Language: {language_name(language)}\n"
         f"Query: {query}\n"
-        f"{label[0].upper()}{label[1:]}: {candidate}"
+        f"{field}: {candidate}"
     )
 
 
@@ -61,12 +92,16 @@ def _head(task: Task, *, language: str, query: str, candidate: str) -> str:
 _TAIL = f"\n\n{RESPONSE_MARKER}"
 
 
-def build_prompt(task: Task, *, language: str, query: str, candidate: str) -> str:
+def build_prompt(
+    task: Task, *, language: str, query: str, candidate: str, template: str = DEFAULT_TEMPLATE
+) -> str:
     """The full prompt text for one row; the answer token follows it directly.
 
     ``language`` is a code as given (``"vn"``) or ISO (``"vi"``); the prompt shows its name.
+    ``template``: ``alpaca`` (the paper's) or ``compact`` (see the module docstring).
     """
-    return _head(task, language=language, query=query, candidate=candidate) + _TAIL
+    head = _head(task, language=language, query=query, candidate=candidate, template=template)
+    return head + _TAIL
 
 
 @dataclass(frozen=True)
@@ -161,9 +196,15 @@ def _check_rows(rows: pd.DataFrame) -> None:
 
 
 def encode_rows(
-    tokenizer: Any, task: Task, rows: pd.DataFrame, *, max_length: int
+    tokenizer: Any,
+    task: Task,
+    rows: pd.DataFrame,
+    *,
+    max_length: int,
+    template: str = DEFAULT_TEMPLATE,
 ) -> list[list[int]]:
-    """Token ids of each row's prompt, special prefix (``<bos>``) included, in row order.
+    """Token ids of each row's ``template`` prompt, special prefix (``<bos>``) included,
+    in row order.
 
     A prompt longer than ``max_length`` tokens loses tokens from the end of its head
     (the candidate, then the query) and keeps the ``### Response:`` tail whole, because
@@ -186,7 +227,10 @@ def encode_rows(
     encoded: list[list[int]] = []
     truncated = 0
     for lang, query, candidate in zip(langs, rows["query"], rows["candidate"], strict=True):
-        head = _head(task, language=str(lang), query=str(query), candidate=str(candidate))
+        head = _head(
+            task, language=str(lang), query=str(query), candidate=str(candidate),
+            template=template,
+        )  # fmt: skip
         ids = _encode(tokenizer, head + _TAIL)
         if len(prefix) + len(ids) > max_length:
             # Cut the head and keep the tail's tokens as they come in context (encoded

@@ -48,6 +48,7 @@ from relevance.model.heads import (
     p_yes_from_logprobs,
     pad_right,
     peft_wrapping,
+    prompt_template,
     read_prompt_meta,
     shared_prefix_length,
     two_way_p_yes,
@@ -211,7 +212,10 @@ class HFScorer:
         For a ``seq_cls`` head: the ``score`` logits of class 1 ("yes") and class 0 ("no").
         """
         _check_meta(self._meta, task=task, labels=self.labels, where=self._meta_dir)
-        encoded = encode_rows(self.tokenizer, task, rows, max_length=self.max_length)
+        encoded = encode_rows(
+            self.tokenizer, task, rows, max_length=self.max_length,
+            template=prompt_template(self._meta),
+        )  # fmt: skip
         out = np.empty((len(encoded), 2), dtype=np.float32)
         # Longest first: similar lengths share a batch, and an out-of-memory shows up
         # on the first batch rather than at the end.
@@ -403,7 +407,10 @@ class VllmScorer:
         progress; ``label`` goes to the log)."""
         logger.info("vLLM: scoring %d %s rows %s", len(rows), task.name, label)
         _check_meta(self._meta, task=task, labels=self.labels, where=self._meta_dir)
-        encoded = encode_rows(self.tokenizer, task, rows, max_length=self.max_length)
+        encoded = encode_rows(
+            self.tokenizer, task, rows, max_length=self.max_length,
+            template=prompt_template(self._meta),
+        )  # fmt: skip
         # vLLM returns outputs in request order.
         outputs = self.llm.generate(
             [{"prompt_token_ids": ids} for ids in encoded],

@@ -55,7 +55,12 @@ from relevance.model.checkpoints import (
 )
 from relevance.model.heads import load_head_model, peft_wrapping
 from relevance.model.inputs import InputParams, prepare_rows
-from relevance.model.prompt import PROMPT_VERSION, encode_rows, resolve_label_tokens
+from relevance.model.prompt import (
+    PROMPT_VERSIONS,
+    PromptTemplate,
+    encode_rows,
+    resolve_label_tokens,
+)
 from relevance.model.trainer import (
     Collator,
     MatmulProbe,
@@ -106,6 +111,9 @@ class TrainParams:
         loss: ``"lm"``: -log p(label token) over the full vocabulary at the answer
             position; ``"two_way"``: cross-entropy over the yes/no logits only. For the
             ``yes_no`` head only (``seq_cls`` always uses 2-way cross-entropy).
+        prompt: the prompt template (:mod:`relevance.model.prompt`): ``"alpaca"`` (the
+            paper's) or ``"compact"`` (no Alpaca preamble: about a third of the tokens,
+            so a cheaper step; the model folder records which, and scorers follow it).
         head: ``"yes_no"``: the LM's own head answers " yes"/" no" (the paper).
             ``"seq_cls"``: a new 2-way classification head on the decoder body (the
             winning team, DcuRAGONs), trained with the LoRA; p(yes) = softmax[:, 1].
@@ -148,6 +156,7 @@ class TrainParams:
     gradient_accumulation_steps: int = 1
     max_length: int = 256
     loss: Literal["lm", "two_way"] = "lm"
+    prompt: PromptTemplate = "alpaca"
     head: Literal["yes_no", "seq_cls"] = "yes_no"
     init_from: Literal["none", "other_task"] = "none"
     seed: int = 13
@@ -441,7 +450,9 @@ def train_lora(
     #    has its own two classes and never reads them).
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     label_tokens = resolve_label_tokens(tokenizer) if config.head == "yes_no" else None
-    input_ids = encode_rows(tokenizer, task, rows, max_length=config.max_length)
+    input_ids = encode_rows(
+        tokenizer, task, rows, max_length=config.max_length, template=config.prompt
+    )
     lengths = np.fromiter((len(x) for x in input_ids), dtype=np.int64, count=len(input_ids))
     pad_id = tokenizer.pad_token_id
     pad_id = pad_id if pad_id is not None else tokenizer.eos_token_id
@@ -496,7 +507,7 @@ def train_lora(
     # 6. Save the adapter (and the merged model) with the prompt they expect; the base
     #    model's fingerprint lets a later run that starts from this adapter check it.
     meta = {
-        "task": task, "labels": label_tokens, "head": config.head,
+        "task": task, "labels": label_tokens, "head": config.head, "template": config.prompt,
         "extra": {"base_model_fingerprint": run["model_fingerprint"]},
     }  # fmt: skip
     adapter_dir, merged_dir = save_model_folders(
@@ -519,7 +530,7 @@ def train_lora(
         world = max(1, int(getattr(args, "world_size", 1)))
         summary = {
             "task": task.name,
-            "prompt_version": PROMPT_VERSION,
+            "prompt_version": PROMPT_VERSIONS[config.prompt],
             "head": config.head,
             "loss_kind": config.loss if config.head == "yes_no" else "seq_cls_cross_entropy",
             "steps": int(trainer.state.global_step),
