@@ -241,11 +241,18 @@ class SplitResult:
 
 
 def read_split(
-    path: Path, *, task: Task, split: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    path: Path,
+    *,
+    task: Task,
+    split: str,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    defaults: dict[str, Any] | None = None,
 ) -> SplitResult:
     """Validate every record of one split file.
 
     Dev and test records are validated as answerable (see :func:`validate_record`).
+    ``defaults``: values of fields a record may leave out (``relevance score`` reads
+    files without the competition's ``task`` field).
     """
     result = SplitResult(split=split, path=path)
     counts = ReadCounts()
@@ -256,7 +263,7 @@ def read_split(
             if record.fields is None:
                 raise BadRecord(record.error or "malformed", record.detail)
             row = validate_record(
-                record.fields,
+                {**(defaults or {}), **record.fields},
                 task=task,
                 label_required=split == "train",
                 answerable=split != "train",

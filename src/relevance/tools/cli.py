@@ -71,6 +71,68 @@ def pr_report(base: str, out: Path, png_dir: Path, repo: Path, artifacts_url: st
     click.echo(f"wrote {out} ({len(report.curves)} threshold curve PNGs in {png_dir})")
 
 
+@main.command("score")
+@click.argument(
+    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A trained model folder (train@<task>'s models/<task>: adapter/ or merged/).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Scored rows: .parquet, .csv or .jsonl (id, language, lang, query, candidate, "
+    "p_yes, prediction; label when the input has one).",
+)
+@click.option(
+    "--base-model",
+    type=click.Path(path_type=Path),
+    default=Path("models/base/llm"),
+    show_default=True,
+    help="The base model an adapter/ applies to (the models stage's).",
+)
+@click.option("--threshold", type=float, default=None, help="[default: threshold.<task>]")
+@click.option(
+    "--params",
+    "params_path",
+    default="params.yaml",
+    show_default=True,
+    help="Params file: predict (backend, batch, device), input, ingest, threshold.",
+)
+@user_errors
+def score(
+    input_path: Path,
+    model_dir: Path,
+    out: Path,
+    base_model: Path,
+    threshold: float | None,
+    params_path: str,
+) -> None:
+    """Score INPUT (JSON lines, CSV, TSV or Parquet rows of the competition's fields;
+    `task` may be left out) with a trained model: p(yes) from the prompt version and head
+    the model folder records, prediction = p(yes) >= threshold. Records that fail
+    validation go to <out>.quarantine.jsonl with their reason and file:line."""
+    from relevance.tools.score import score_file  # torch and transformers: load on use
+
+    quarantine = out.with_name(f"{out.stem}.quarantine.jsonl")
+    report = score_file(
+        input_path, model_dir=model_dir, base_model=base_model, out=out,
+        params_path=params_path, threshold=threshold, quarantine_out=quarantine,
+    )  # fmt: skip
+    click.echo(
+        f"score ({report.task.name}): {report.scored} of {report.records} records scored, "
+        f"{report.predicted_positive} predicted relevant at threshold {report.threshold}, "
+        f"{report.pairs_per_second:.1f} pairs/s -> {out}"
+    )
+    if report.quarantined:
+        click.echo(f"{len(report.quarantined)} records quarantined -> {quarantine}", err=True)
+
+
 @main.group("ablation")
 def ablation() -> None:
     """The paper's Table 2 (and the winning team's options) as DVC experiments."""

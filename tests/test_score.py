@@ -1,0 +1,135 @@
+"""`relevance score`: a file of rows scored with a trained model folder, outside the DVC
+graph. A tiny random LM stands in for a trained model (tests/tiny_lm.py); no network."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from competition_files import qc_row, write_jsonl
+from transformers import AutoTokenizer
+
+from relevance.data.ingest import read_split
+from relevance.errors import ConfigError, DataError
+from relevance.model.heads import PROMPT_META_FILE, write_prompt_meta
+from relevance.model.predict import PredictParams, predict_splits, scorer_for
+from relevance.model.prompt import resolve_label_tokens
+from relevance.schema import TASKS
+from relevance.tools.cli import main as cli
+from relevance.tools.score import score_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _model(tiny_lm_dir: Path, root: Path, task: str = "qc") -> Path:
+    """models/<task> as train@<task> leaves it with merge: true (merged/ + prompt meta)."""
+    merged = shutil.copytree(tiny_lm_dir, root / "models" / task / "merged")
+    labels = resolve_label_tokens(AutoTokenizer.from_pretrained(merged))
+    write_prompt_meta(merged, task=TASKS[task], labels=labels)
+    return merged.parent
+
+
+def _params(root: Path, **changes) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["predict"].update(dtype="float32", batch_size=4)
+    params["ingest"]["max_bad_fraction"] = 0.5
+    for section, values in changes.items():
+        params[section].update(values)
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def _rows(path: Path) -> Path:
+    queries = ["coffee cup", "Laufschuhe", "tv stand", "USB-Kabel", "mug", "Tasse"]
+    rows = [
+        {
+            k: v
+            for k, v in qc_row(i + 1, "de" if i % 2 else "EN", q, label=None).items()
+            if k != "task"
+        }
+        for i, q in enumerate(queries)
+    ]
+    rows.insert(3, {"id": 99, "language": "en", "category_path": "home"})  # no query
+    return write_jsonl(path, rows)
+
+
+def test_scores_equal_predict_on_the_same_rows(tiny_lm_dir: Path, tmp_path: Path) -> None:
+    model, params = _model(tiny_lm_dir, tmp_path), _params(tmp_path)
+    rows_file = _rows(tmp_path / "new.jsonl")
+    out = tmp_path / "scored.parquet"
+    report = score_file(
+        rows_file, model_dir=model, base_model=tmp_path / "unused", out=out, params_path=params
+    )
+    # Counts reconcile: 7 records, 6 scored, the one without a query quarantined.
+    assert (report.records, report.scored, len(report.quarantined)) == (7, 6, 1)
+    assert report.quarantined[0]["source_line"] == 4
+    assert report.quarantined[0]["reason"] == "missing_field"
+    scored = pd.read_parquet(out)
+    assert scored["id"].tolist() == [1, 2, 3, 4, 5, 6]  # input order
+    assert scored["lang"].tolist() == ["en", "de"] * 3  # language codes lower-cased
+    # predict@qc's path: the same file read as dev rows, scored by predict_splits.
+    dev = read_split(rows_file, task=TASKS["qc"], split="dev", defaults={"task": "QC"})
+    predict_params = PredictParams(dtype="float32", batch_size=4)
+    predict_splits(
+        task=TASKS["qc"],
+        scorer=scorer_for(model, base_model=tmp_path / "unused", params=predict_params),
+        split_files={"dev": dev.table().to_pandas()},
+        out_dir=tmp_path / "predictions",
+    )
+    expected = pd.read_parquet(tmp_path / "predictions" / "dev.parquet")
+    np.testing.assert_allclose(scored["p_yes"], expected["p_yes"], atol=1e-6)
+    assert np.ptp(scored["p_yes"]) > 1e-4  # rows really differ
+    assert (scored["prediction"] == (scored["p_yes"] >= 0.4)).all()  # threshold.qc
+
+
+def test_cli_writes_each_format_and_the_quarantine(tiny_lm_dir: Path, tmp_path: Path) -> None:
+    model, params = _model(tiny_lm_dir, tmp_path), _params(tmp_path)
+    rows_file = _rows(tmp_path / "new.jsonl")
+    for name in ("scored.csv", "scored.jsonl"):
+        out = tmp_path / name
+        result = CliRunner().invoke(
+            cli,
+            ["score", str(rows_file), "--model", str(model), "--out", str(out),
+             "--params", str(params), "--threshold", "0.99"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "6 of 7 records scored, 0 predicted relevant at threshold 0.99" in result.output
+        quarantine = tmp_path / f"{out.stem}.quarantine.jsonl"
+        bad = [json.loads(line) for line in quarantine.read_text().splitlines()]
+        assert [(b["id"], b["source_line"]) for b in bad] == [(99, 4)]
+    first = json.loads((tmp_path / "scored.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"id", "language", "lang", "query", "candidate", "p_yes", "prediction"}
+    assert pd.read_csv(tmp_path / "scored.csv")["id"].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_model_of_the_other_task_quarantines_every_row(tiny_lm_dir: Path, tmp_path: Path) -> None:
+    model, params = _model(tiny_lm_dir, tmp_path, task="qi"), _params(tmp_path)
+    rows_file = write_jsonl(tmp_path / "qc.jsonl", [qc_row(i, label=None) for i in (1, 2)])
+    with pytest.raises(DataError, match=r"all 2 records are bad; first: .*qc.jsonl:1: wrong_task"):
+        score_file(rows_file, model_dir=model, base_model=tmp_path, out=tmp_path / "o.csv",
+                   params_path=params)  # fmt: skip
+
+
+def test_clear_errors_before_anything_is_scored(tiny_lm_dir: Path, tmp_path: Path) -> None:
+    model, params = _model(tiny_lm_dir, tmp_path), _params(tmp_path)
+    rows_file = _rows(tmp_path / "new.jsonl")
+    kwargs = {"model_dir": model, "base_model": tmp_path, "params_path": params}
+    with pytest.raises(ConfigError, match=r"o\.xlsx: expected an output file ending in"):
+        score_file(rows_file, out=tmp_path / "o.xlsx", **kwargs)
+    with pytest.raises(ConfigError, match=r"input\.pivot_en is true"):
+        score_file(rows_file, out=tmp_path / "o.csv", **{**kwargs, "params_path": _params(
+            tmp_path, input={"pivot_en": True})})  # fmt: skip
+    with pytest.raises(DataError, match="expected a trained model folder"):
+        score_file(rows_file, out=tmp_path / "o.csv", **{**kwargs, "model_dir": tmp_path})
+    meta_file = model / "merged" / PROMPT_META_FILE
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "prompt_version": "alpaca-yn-v0"}))
+    with pytest.raises(ConfigError, match=r"prompt version 'alpaca-yn-v0'.*retrain"):
+        score_file(rows_file, out=tmp_path / "o.csv", **kwargs)
