@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from relevance import stage
+from relevance.launch import run_launched
 from relevance.model.inputs import InputParams
 from relevance.model.train import load_train_params, train_task
 from relevance.params import load_section
@@ -35,11 +36,11 @@ from relevance.schema import Task
 def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Fine-tune a LoRA adapter on one task's training rows."""
     stage.hub_access(params_path)
+    params = load_train_params(task.name, params_path)
+    if run_launched(params.num_processes, launcher_config=params.launcher_config):
+        return stage.LAUNCHED  # the launched processes trained and wrote the outputs
     result = train_task(
-        task,
-        params=load_train_params(task.name, params_path),
-        inputs=load_section(InputParams, "input", params_path),
-        **paths,
+        task, params=params, inputs=load_section(InputParams, "input", params_path), **paths
     )
     click.echo(
         f"train@{task.name}: {result['steps']} steps on {result['rows']} rows, "

@@ -25,7 +25,6 @@ EXPECTED = {
     "ddp.yaml": {"multi_gpu": True, "use_fsdp": False, "use_deepspeed": False},
     "fsdp.yaml": {"multi_gpu": False, "use_fsdp": True, "use_deepspeed": False},
     "deepspeed_zero2.yaml": {"use_deepspeed": True, "zero_stage": 2, "use_fsdp": False},
-    "cpu_2proc.yaml": {"multi_gpu": False, "use_fsdp": False, "num_processes": 2},
 }
 
 

@@ -156,6 +156,16 @@ def write_metrics(path: Path, data: Any) -> None:
 # ------------------------------------------------------------------ the command
 
 
+# What a body returns when its work ran in processes it launched (relevance.launch):
+# their rank 0 wrote the outputs and the metrics, so nothing is left to write.
+LAUNCHED = object()
+
+
+def _main_process() -> bool:
+    """Not one of a launched group's other ranks (torchrun/accelerate set RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def command(func: Callable[..., Any]) -> click.Command:
     """A DVC stage's command: ``-h``/``--help``, a ``--params`` option (passed on as
     ``params_path``), logging set up before the body runs, and user errors as a clean
@@ -163,14 +173,16 @@ def command(func: Callable[..., Any]) -> click.Command:
 
     A stage that declares :data:`metrics_option` returns its metrics and the command
     writes them to ``--metrics`` (:func:`write_metrics`) after the body: the body never
-    sees the path, and a run that fails leaves no metrics file behind."""
+    sees the path, and a run that fails leaves no metrics file behind. Under a launcher
+    only rank 0 writes them; a body that launched its own processes returns
+    :data:`LAUNCHED`."""
 
     @functools.wraps(func)
     def body(*args: Any, **kwargs: Any) -> Any:
         setup_logging()
         metrics = kwargs.pop("metrics", None)
         result = func(*args, **kwargs)
-        if metrics is not None:
+        if metrics is not None and result is not LAUNCHED and _main_process():
             if result is None:
                 raise TypeError(f"{func.__module__}: declares --metrics but returned none")
             write_metrics(metrics, result)

@@ -57,6 +57,12 @@ def train_fold_models(
         :data:`relevance.tables.SELFVAL_SCORES_SCHEMA`); models has, per model, the rows
         it trained on and scored and the seconds each took.
     """
+    if train_params.num_processes > 1:
+        log.warning(
+            "train.%s.num_processes is %d: fold models (selfval, cv) train in this one "
+            "process; only train@%s runs in several", task.name, train_params.num_processes,
+            task.name,
+        )  # fmt: skip
     p_yes = np.full(len(rows), np.nan)
     model_of = np.full(len(rows), -1, dtype=np.int16)
     models: list[dict[str, Any]] = []

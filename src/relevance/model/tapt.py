@@ -68,6 +68,11 @@ def tapt_task(
             f"rows (ingest@{other.name}): add {other.name} to tasks"
         )
     rows = pd.read_parquet(path)
+    if params.num_processes > 1:
+        logger.warning(
+            "train.%s.num_processes is %d: tapt@%s trains in one process", task.name,
+            params.num_processes, task.name,
+        )  # fmt: skip
     result = train_lora(
         model_dir=base_model,
         task=other,  # the other task's prompt: its rows, its question

@@ -106,6 +106,15 @@ class TrainParams:
             twice the updates of 32 for ~10% more time per row, which QC needed to
             learn; 8 was slower per row and learned less.
         gradient_accumulation_steps: forward passes per optimizer step.
+        num_processes: data-parallel training processes. Above 1, ``train@<task>``
+            starts itself again under a launcher (:mod:`relevance.launch`) in that many
+            processes: DDP over gloo on CPUs, NCCL on GPUs. The global batch is
+            ``per_device_batch_size * gradient_accumulation_steps * num_processes``;
+            the same global batch and seed give the single-process adapter (within
+            float rounding, tested).
+        launcher_config: empty: torch's ``torchrun``; else an accelerate config file
+            (``configs/accelerate/``: DDP, FSDP, DeepSpeed ZeRO-2) for
+            ``accelerate launch``.
         max_length: longest prompt in tokens (paper QI 512); longer prompts lose the
             end of the candidate (:func:`relevance.model.prompt.encode_rows`).
         loss: ``"lm"``: -log p(label token) over the full vocabulary at the answer
@@ -154,6 +163,8 @@ class TrainParams:
     epochs: float = 3.0
     per_device_batch_size: int = 16
     gradient_accumulation_steps: int = 1
+    num_processes: int = 1
+    launcher_config: str = ""
     max_length: int = 256
     loss: Literal["lm", "two_way"] = "lm"
     prompt: PromptTemplate = "alpaca"
@@ -181,6 +192,7 @@ class TrainParams:
             "lora_rank",
             "per_device_batch_size",
             "gradient_accumulation_steps",
+            "num_processes",
             "logging_steps",
             "save_steps",
             "save_total_limit",

@@ -1,0 +1,89 @@
+"""Start a stage in several processes (data-parallel training) from inside the stage.
+
+``dvc repro`` runs ``python stages/train.py ...``; with ``train.<task>.num_processes``
+above 1 the stage runs itself again under a launcher, in that many processes, and waits
+for them. Users switch a params key instead of editing dvc.yaml:
+
+- ``launcher_config`` empty: ``torchrun --standalone --nproc_per_node N`` (torch's own
+  launcher). On CPUs that is DDP over gloo (``accelerate launch --cpu`` would start one
+  process only: accelerate's CPU launcher needs MPI); on GPUs DDP over NCCL.
+- ``launcher_config`` an accelerate config file (``configs/accelerate/*.yaml``: DDP,
+  FSDP, DeepSpeed ZeRO-2): ``accelerate launch --config_file FILE --num_processes N``.
+
+The launched processes find ``RANK`` in their environment and do the work; rank 0 alone
+writes outputs and metrics (:func:`is_main_process`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from relevance.errors import ConfigError, RelevanceError
+
+logger = logging.getLogger(__name__)
+
+
+def launched() -> bool:
+    """Whether this process was started by a distributed launcher (it sets RANK)."""
+    return "RANK" in os.environ
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a launched group, or a process no launcher started."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def launcher_command(
+    argv: Sequence[str], *, num_processes: int, launcher_config: str = ""
+) -> list[str]:
+    """The command that runs ``argv`` (a script and its arguments) in ``num_processes``
+    processes."""
+    if launcher_config:
+        if not Path(launcher_config).is_file():
+            raise ConfigError(
+                f"launcher_config: {launcher_config} not found (expected an accelerate "
+                "config file, e.g. configs/accelerate/ddp.yaml)"
+            )
+        launcher = ["-m", "accelerate.commands.launch", "--config_file", launcher_config]
+        launcher += ["--num_processes", str(num_processes)]
+    else:
+        launcher = ["-m", "torch.distributed.run", "--standalone"]
+        launcher += ["--nproc_per_node", str(num_processes)]
+    return [sys.executable, *launcher, *argv]
+
+
+def run_launched(
+    num_processes: int, *, launcher_config: str = "", argv: Sequence[str] | None = None
+) -> bool:
+    """Run this script (``sys.argv``) again in ``num_processes`` processes and wait.
+
+    Returns False, doing nothing, when one process is asked for or this process is
+    already one of a launched group; True when the launched processes succeeded.
+
+    Raises:
+        RelevanceError: the launched processes failed (their output names the error).
+    """
+    if num_processes < 1:
+        raise ConfigError(f"num_processes: expected 1 or more, got {num_processes}")
+    if num_processes == 1 or launched():
+        return False
+    command = launcher_command(
+        list(sys.argv if argv is None else argv), num_processes=num_processes,
+        launcher_config=launcher_config,
+    )  # fmt: skip
+    logger.info("starting %d processes: %s", num_processes, " ".join(command))
+    # Threads per process: the cores shared out, as torchrun would otherwise set 1.
+    threads = max(1, (os.cpu_count() or 1) // num_processes)
+    env = {"OMP_NUM_THREADS": str(threads), **os.environ}
+    done = subprocess.run(command, env=env, check=False)
+    if done.returncode != 0:
+        raise RelevanceError(
+            f"{num_processes} launched processes failed (exit {done.returncode}): see their "
+            "output above"
+        )
+    return True
