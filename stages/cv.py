@@ -41,7 +41,10 @@ def main(
     """Train the fold models of one task and score their held-out rows."""
     stage.hub_access(params_path)
     params = load_section(CVParams, "cv", params_path)
-    predict_params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
+    # Fold models score in this process: predict.num_processes is predict@<task>'s.
+    predict_params = load_section(
+        PredictParams, "predict", params_path, skip=("fallback_label", "num_processes")
+    )
     trainer = LoraFoldTrainer(
         task,
         base_model=base_model,

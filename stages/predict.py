@@ -16,6 +16,7 @@ import click
 
 from relevance import stage
 from relevance.folds.cv import CVParams
+from relevance.launch import run_launched
 from relevance.model.inputs import InputParams
 from relevance.model.predict import PredictParams, predict_task, summary_line
 from relevance.params import load_section
@@ -38,10 +39,13 @@ from relevance.schema import Task
 def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Score dev and test rows with the task's trained model."""
     allow_download = stage.hub_access(params_path)
+    params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
+    if run_launched(params.num_processes):
+        return stage.LAUNCHED  # the launched processes scored and wrote the outputs
     cv = load_section(CVParams, "cv", params_path)
     result = predict_task(
         task,
-        params=load_section(PredictParams, "predict", params_path, skip=("fallback_label",)),
+        params=params,
         inputs=load_section(InputParams, "input", params_path),
         ensemble_size=cv.folds if cv.ensemble else 0,
         weights=cv.weights,

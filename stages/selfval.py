@@ -41,7 +41,10 @@ def main(
     """Score one task's training rows with filter models and flag likely label errors."""
     stage.hub_access(params_path)
     params = load_section(SelfValParams, "selfval", params_path)
-    predict_params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
+    # Fold models score in this process: predict.num_processes is predict@<task>'s.
+    predict_params = load_section(
+        PredictParams, "predict", params_path, skip=("fallback_label", "num_processes")
+    )
     trainer = LoraFoldTrainer(
         task,
         base_model=base_model,

@@ -952,3 +952,47 @@ def test_two_processes_train_the_one_process_adapter(tiny_lm_dir, tmp_path) -> N
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
     for metrics in (one / "train.json", two / "train.json"):
         assert json.loads(metrics.read_text())["steps"] == 6
+
+
+def test_two_processes_score_what_one_process_scores(tiny_lm_dir, tmp_path) -> None:
+    """predict.num_processes: 2: each process scores a share, rank 0 writes all rows in
+    input order, equal to one process's scores (fp32)."""
+    from transformers import AutoTokenizer
+
+    from relevance.model.heads import write_prompt_meta
+    from relevance.model.prompt import resolve_label_tokens
+    from relevance.tables import PIVOT_SCHEMA, empty_frame
+
+    merged = shutil.copytree(tiny_lm_dir, tmp_path / "model" / "merged")
+    labels = resolve_label_tokens(AutoTokenizer.from_pretrained(merged))
+    write_prompt_meta(merged, task=TASKS["qc"], labels=labels)
+    (tmp_path / "ingested").mkdir()
+    toy_rows(37, seed=3).to_parquet(tmp_path / "ingested" / "dev.parquet")
+    empty_frame(PIVOT_SCHEMA).to_parquet(tmp_path / "pivot.parquet")
+    outputs = {}
+    for processes in (1, 2):
+        params = tmp_path / f"params{processes}.yaml"
+        params.write_text(yaml.safe_dump({
+            "models": {"allow_download": False},
+            "input": {"pivot_en": False, "lowercase": False},
+            "cv": {"folds": 0, "ensemble": False, "weights": []},
+            "predict": {"dtype": "float32", "batch_size": 4, "num_processes": processes},
+        }))  # fmt: skip
+        out = tmp_path / f"predictions{processes}"
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / "predict.py"), "--task", "qc",
+             "--model", str(tmp_path / "model"), "--base-model", str(tiny_lm_dir),
+             "--ingested", str(tmp_path / "ingested"), "--pivot", str(tmp_path / "pivot.parquet"),
+             "--cv-models", str(tmp_path / "cv"), "--out-dir", str(out),
+             "--metrics", str(tmp_path / f"predict{processes}.json"), "--params", str(params)],
+            capture_output=True, text=True, timeout=600, check=False,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs[processes] = pd.read_parquet(out / "dev.parquet")
+        assert json.loads((tmp_path / f"predict{processes}.json").read_text())["dev"]["rows"] == 37
+    assert "process 1" in done.stderr  # the second process scored its share
+    one, two = outputs[1], outputs[2]
+    assert two["id"].tolist() == list(range(37))
+    np.testing.assert_allclose(two["p_yes"], one["p_yes"], atol=1e-6)
+    assert np.ptp(one["p_yes"]) > 1e-4

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from relevance.errors import ConfigError, RelevanceError
 
@@ -36,6 +37,17 @@ def launched() -> bool:
 def is_main_process() -> bool:
     """Rank 0 of a launched group, or a process no launcher started."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def process_state(device: str = "auto") -> Any:
+    """accelerate's ``PartialState`` of this launched process, joining its group: gloo
+    when it computes on the CPU (``device`` cpu, or no GPU), else NCCL with this rank's
+    GPU made current. On CPUs the ``cpu`` flag is needed: without it accelerate does not
+    see the torchrun group and every process believes it is alone."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
 
 
 def launcher_command(

@@ -24,6 +24,7 @@ import pyarrow as pa
 import torch
 
 from relevance.errors import ConfigError, DataError
+from relevance.launch import is_main_process, launched, process_state
 from relevance.model.inputs import InputParams, prepare_rows
 from relevance.model.scoring import check_yes_no_for_vllm, make_scorer
 from relevance.schema import Task
@@ -38,7 +39,11 @@ class PredictParams:
 
     ``backend``: ``hf`` (transformers; bf16 on capable CPUs and GPUs) or ``vllm``
     (CUDA GPUs, ``pip install .[gpu]``). ``batch_size`` rows per forward pass (hf);
-    rows are sorted by length first, so padding stays small.
+    rows are sorted by length first, so padding stays small. ``num_processes`` (hf):
+    above 1, predict@<task> runs itself in that many processes (:mod:`relevance.launch`;
+    one GPU each), each scores a contiguous share of the rows and rank 0 writes them
+    all in input order (:func:`score_rows`). vLLM spreads a model over GPUs with
+    ``tensor_parallel_size`` instead.
     """
 
     backend: str = "hf"
@@ -46,6 +51,7 @@ class PredictParams:
     max_length: int = 256
     device: str = "auto"
     dtype: str = "auto"
+    num_processes: int = 1  # hf only
     tensor_parallel_size: int = 1  # vllm only
     gpu_memory_utilization: float = 0.9  # vllm only
     # The answer for a dev/test record that cannot be scored (quarantined at ingest but
@@ -58,6 +64,11 @@ class PredictParams:
             raise ConfigError(f"fallback_label: expected 0 or 1, got {self.fallback_label!r}")
         if self.backend not in ("hf", "vllm"):
             raise ConfigError(f"backend: expected hf or vllm, got {self.backend!r}")
+        if self.num_processes < 1 or (self.backend == "vllm" and self.num_processes > 1):
+            raise ConfigError(
+                f"num_processes: expected 1 or more (1 with the vllm backend, which uses "
+                f"tensor_parallel_size), got {self.num_processes}"
+            )
         if self.batch_size < 1 or self.max_length < 16:
             raise ConfigError(
                 "batch_size must be >= 1 and max_length >= 16, got "
@@ -125,6 +136,28 @@ def _write_split(rows: pd.DataFrame, p_yes: np.ndarray, path: Path) -> None:
     write_arrow(table, path)
 
 
+def score_rows(scorer: Any, task: Task, rows: pd.DataFrame, *, label: str) -> np.ndarray:
+    """p(yes) of ``rows`` in row order.
+
+    In a launched group (``predict.num_processes`` > 1) each process scores a contiguous
+    share of the rows and every process gets all the scores back, in row order.
+    """
+    if not launched():
+        return scorer.score(task, rows, label=label)
+    from accelerate.utils import gather_object
+
+    state = process_state(str(getattr(scorer, "device", "auto")))
+    with state.split_between_processes(list(range(len(rows)))) as mine:
+        part = (
+            scorer.score(task, rows.iloc[mine], label=f"{label}, process {state.process_index}")
+            if mine
+            else np.zeros(0)
+        )
+        share = [(mine[0] if mine else len(rows), [float(p) for p in part])]
+    pieces = sorted(gather_object(share))
+    return np.asarray([p for _, part in pieces for p in part], dtype=np.float64)
+
+
 def predict_splits(
     *, task: Task, scorer: Any, split_files: dict[str, Path | pd.DataFrame], out_dir: Path
 ) -> dict[str, Any]:
@@ -134,9 +167,10 @@ def predict_splits(
     for split, path in split_files.items():
         rows = _read_split(path)
         start = time.perf_counter()
-        p_yes = scorer.score(task, rows, label=split)
+        p_yes = score_rows(scorer, task, rows, label=split)
         seconds = time.perf_counter() - start
-        _write_split(rows, p_yes, out_dir / f"{split}.parquet")
+        if is_main_process():
+            _write_split(rows, p_yes, out_dir / f"{split}.parquet")
         metrics[split] = {
             "rows": len(rows),
             "mean_p_yes": round(float(p_yes.mean()), 6),
@@ -257,7 +291,8 @@ def predict_ensemble(
         )
         for split, rows in rows_of.items():
             start = time.perf_counter()
-            p_yes = scorer.score(task, rows, label=f"{split} (member {k + 1}/{len(model_dirs)})")
+            member = f"{split} (member {k + 1}/{len(model_dirs)})"
+            p_yes = score_rows(scorer, task, rows, label=member)
             took = time.perf_counter() - start
             seconds[split] += took
             scores[split].append(p_yes)
@@ -277,7 +312,8 @@ def predict_ensemble(
     metrics: dict[str, Any] = {}
     for split, rows in rows_of.items():
         p_yes = average_p_yes(scores[split], w)
-        _write_split(rows, p_yes, out_dir / f"{split}.parquet")
+        if is_main_process():
+            _write_split(rows, p_yes, out_dir / f"{split}.parquet")
         metrics[split] = {
             "rows": len(rows),
             "mean_p_yes": round(float(p_yes.mean()), 6),
@@ -318,6 +354,8 @@ def predict_task(
     """
     if not (ingested / "dev.parquet").is_file():
         raise DataError(f"{ingested}/dev.parquet not found: run ingest@{task.name} first")
+    if launched():
+        process_state(params.device)  # joins the group; on GPUs, this rank's device is current
     english = read_table(pivot, made_by=f"pivot@{task.name}")
     splits, input_counts = {}, {}
     for split in ("dev", "test"):
