@@ -21,22 +21,38 @@ the model's ``forward`` in ``torch.autocast`` (on CPU too, with ``use_cpu``); th
 matmul after the forward runs under ``accelerator.autocast()``, the same context.
 :class:`MatmulProbe` checks that matmuls really ran in bf16.
 
+Also the set-up of a run: bf16 or not, the ``TrainingArguments`` and the LoRA model.
 Kept apart from :mod:`relevance.model.train` (the recipe and the run) because this is
-what one optimizer step computes; both are in the training code fingerprint.
+what one optimizer step computes and how it is configured; both are in the training
+code fingerprint.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from relevance.errors import DataError
-from relevance.model.heads import gather_last_token, head_logits, pad_right, shared_prefix_length
+from relevance.devices import flush_denormals, supports_bf16
+from relevance.errors import ConfigError, DataError
+from relevance.model.heads import (
+    gather_last_token,
+    head_logits,
+    load_head_model,
+    pad_right,
+    peft_wrapping,
+    shared_prefix_length,
+)
 from relevance.model.prompt import LabelTokens
+
+logger = logging.getLogger(__name__)
 
 
 class RowsDataset(torch.utils.data.Dataset):
@@ -223,3 +239,137 @@ class MatmulProbe:
     def _hook(self, module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
         self.dtype = output.dtype
         self._handle.remove()
+
+
+# ------------------------------------------------------------------ set-up
+# The Trainer, the LoRA model and the precision of a run. ``config`` is the run's
+# relevance.model.train.TrainParams (not imported: that module imports this one).
+
+
+def training_precision(config: Any, device: torch.device) -> tuple[bool, torch.dtype]:
+    """(bf16 autocast on?, dtype of the base weights)."""
+    fast_bf16 = supports_bf16(device)
+    if config.bf16 is True and not fast_bf16:
+        raise ConfigError(
+            f"bf16 is true but {device.type} has no fast bf16 (needs a bf16 GPU or a CPU with "
+            "AVX-512 bf16/AMX): set bf16 to 'auto' or false"
+        )
+    use_bf16 = fast_bf16 if config.bf16 == "auto" else bool(config.bf16)
+    if config.weights_dtype == "auto":
+        # The frozen base in the autocast dtype: no cast of 100M weights per forward
+        # (2.65 against 3.1 s per step here, with denormals flushed), half the memory.
+        # LoRA's own weights stay fp32 (peft), so the optimizer still updates fp32.
+        weights = torch.bfloat16 if use_bf16 else torch.float32
+    else:
+        weights = torch.float32 if config.weights_dtype == "float32" else torch.bfloat16
+    if weights == torch.bfloat16:
+        flush_denormals(device)  # denormal bf16 arithmetic is very slow on CPUs (DESIGN.md)
+    return use_bf16, weights
+
+
+def training_arguments(
+    config: Any, *, out_dir: Path, device: torch.device, use_bf16: bool, progress: bool
+) -> Any:
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    kwargs: dict[str, Any] = {
+        "output_dir": str(out_dir),
+        "per_device_train_batch_size": config.per_device_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "weight_decay": config.weight_decay,
+        "logging_strategy": "steps",
+        "logging_steps": config.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "bf16": use_bf16,
+        # On CPU accelerate's bf16 is CPU autocast; TrainingArguments wants use_cpu then.
+        "use_cpu": device.type == "cpu",
+        "report_to": "none",
+        "disable_tqdm": not progress,
+        "remove_unused_columns": False,  # our batches carry "label", which forward lacks
+        "label_names": ["label"],
+        "dataloader_num_workers": 0,
+    }
+    # Non-reentrant checkpointing works with frozen inputs (LoRA leaves the embeddings
+    # frozen) without enable_input_require_grads(). transformers 5 renamed the option.
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    kwargs[f"{prefix}_checkpointing"] = config.gradient_checkpointing
+    kwargs[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False}
+    # Batches of similar length (shuffled megabatches of 50 batches, sorted inside): the
+    # padding that every row of a batch computes shrinks to almost nothing.
+    if "train_sampling_strategy" in names:  # transformers 5
+        kwargs["train_sampling_strategy"] = (
+            "group_by_length" if config.group_by_length else "random"
+        )
+    else:
+        kwargs["group_by_length"] = config.group_by_length
+    # transformers 5 folded warmup_ratio into warmup_steps (a value < 1 is a ratio).
+    if "warmup_ratio" in names:
+        kwargs["warmup_ratio"] = config.warmup_ratio
+    else:
+        kwargs["warmup_steps"] = config.warmup_ratio
+    return TrainingArguments(**kwargs)
+
+
+def lora_model(
+    model_dir: Path,
+    *,
+    config: Any,
+    device: torch.device,
+    dtype: torch.dtype,
+    pad_id: int,
+    init_adapter: Path | None,
+) -> torch.nn.Module:
+    """The base model with its weights frozen and LoRA adapters (and a seq_cls head)
+    trainable: fresh, or continued from ``init_adapter``."""
+    from peft import LoraConfig, PeftConfig, PeftModel, TaskType, get_peft_model
+
+    attention = config.attn_implementation
+    if attention == "auto":
+        # On CPU, SDPA's flash-attention backward cost ~12% of a step at these short
+        # prompts; eager attention was ~25% faster per step here (2 cores, ~90 tokens).
+        attention = "eager" if device.type == "cpu" else "sdpa"
+    model = load_head_model(
+        model_dir, head=config.head, dtype=dtype, pad_token_id=pad_id, attn_implementation=attention
+    )
+    forward_params = inspect.signature(model.forward).parameters
+    if config.head == "yes_no" and "logits_to_keep" not in forward_params:
+        raise ConfigError(
+            f"{type(model).__name__}.forward has no logits_to_keep argument: training it here "
+            "would build full-vocabulary logits at every position"
+        )
+    model.config.use_cache = False
+    if init_adapter is None:
+        target = config.target_modules
+        lora = LoraConfig(
+            # SEQ_CLS: peft adds the `score` head to modules_to_save (trained whole, saved
+            # with the adapter) and keeps it out of "all-linear".
+            task_type=TaskType.SEQ_CLS if config.head == "seq_cls" else TaskType.CAUSAL_LM,
+            r=config.lora_rank,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=target if isinstance(target, str) else list(target),
+            bias="none",
+        )
+        with peft_wrapping():
+            return get_peft_model(model, lora)
+    init_config = PeftConfig.from_pretrained(str(init_adapter))
+    init_config.lora_dropout = config.lora_dropout
+    try:
+        with peft_wrapping():
+            model = PeftModel.from_pretrained(
+                model, str(init_adapter), is_trainable=True, config=init_config
+            )
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise ConfigError(
+            f"init_adapter {init_adapter} does not load onto {model_dir}: {err}"
+        ) from err
+    logger.info("starting from the LoRA adapter %s", init_adapter)
+    return model
