@@ -127,5 +127,5 @@ ablation: install ## Queue the paper's Table 2 (+ winning team) experiments at t
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report
 
 .PHONY: clean
-clean: ## Remove the venv and caches (not DVC's cache)
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+clean: ## Remove the venvs and caches (not DVC's cache)
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache
