@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -39,10 +38,9 @@ from relevance.model.predict import PredictParams, scorer_for
 from relevance.params import load_key, load_section, load_threshold
 from relevance.schema import Task, get_task
 
-log = logging.getLogger(__name__)
-
 # What a scored file holds, in this order; ``label`` too when the input has labels.
-SCORED_COLUMNS = ("id", "language", "lang", "query", "candidate", "p_yes", "prediction")
+ROW_COLUMNS = ("id", "language", "lang", "query", "candidate")
+SCORED_COLUMNS = (*ROW_COLUMNS, "p_yes", "prediction")
 OUTPUT_SUFFIXES = (".parquet", ".csv", ".jsonl")
 
 
@@ -126,7 +124,7 @@ def score_file(
     p_yes = np.asarray(scorer.score(task, rows, label=str(input_path)), dtype=np.float64)
     seconds = time.perf_counter() - start
 
-    scored = rows.loc[:, list(SCORED_COLUMNS[:5])].copy()
+    scored = rows.loc[:, list(ROW_COLUMNS)].copy()
     scored["p_yes"] = p_yes
     scored["prediction"] = (p_yes >= threshold).astype(np.int8)
     if rows["label"].notna().any():
