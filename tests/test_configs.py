@@ -65,3 +65,34 @@ def test_paper_gpu_params_have_params_yaml_keys_and_the_papers_values() -> None:
     assert load_section(TranslatorParams, "translator", PAPER).backend == "vllm"
     assert paper["models"] == {**ours["models"], "llm": "hf:Qwen/Qwen3-14B-Base",
                                "allow_download": True}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("gpus", "processes", "refused"), [(0, 4, False), (2, 2, False), (1, 2, True)]
+)
+def test_more_processes_than_gpus_is_refused_before_launch(
+    monkeypatch, gpus: int, processes: int, refused: bool
+) -> None:
+    """Two NCCL ranks on one GPU fail deep in NCCL ("Duplicate GPU detected", seen on a
+    one-GPU machine); the launcher says so first. Without GPUs the processes use gloo."""
+    import torch
+
+    from relevance.errors import ConfigError
+    from relevance.launch import run_launched
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.delenv("RANK", raising=False)
+    started = []
+    monkeypatch.setattr("subprocess.run", lambda *a, **k: started.append(a) or _Done())
+    if refused:
+        with pytest.raises(ConfigError, match=r"2 processes asked for, but 1 GPU\(s\)"):
+            run_launched(processes, argv=["stages/train.py"])
+        assert not started
+    else:
+        assert run_launched(processes, argv=["stages/train.py"])
+        assert len(started) == 1
+
+
+class _Done:
+    returncode = 0

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from tiny_lm import build_tiny_lm, toy_rows
 from transformers import set_seed
 
-from relevance.devices import supports_bf16
+from relevance.devices import resolve_device, supports_bf16
 from relevance.errors import ConfigError, DataError
 from relevance.model.checkpoints import (
     RUN_FILE,
@@ -246,7 +246,9 @@ def test_outputs_and_summary(trained) -> None:
     assert trained.summary["seconds"] > 0 and trained.summary["train_seconds"] > 0
     assert summary == {k: v for k, v in trained.summary.items() if k not in RUN_KEYS}
     assert summary["steps"] == 40 and summary["rows"] == 64
-    assert summary["device"] == "cpu" and summary["weights_dtype"] == "float32"
+    # The device "auto" resolves to (a GPU where there is one: the suite runs there too).
+    assert summary["device"] == str(resolve_device("auto"))
+    assert summary["weights_dtype"] == "float32"
     assert summary["label_tokens"]["yes_text"] == " yes"
     assert (trained.merged_dir / "tokenizer.json").is_file()
     assert (trained.adapter_dir / "adapter_config.json").is_file()
@@ -907,6 +909,11 @@ def test_the_compact_template_is_recorded_with_the_model(tiny_lm_dir, tmp_path) 
 # ------------------------------------------------------------ several processes
 
 
+# These tests are about DDP over gloo on CPUs: on a GPU machine, two processes on one
+# GPU would be refused (NCCL needs one GPU per process; see launch.check_one_gpu_each).
+CPU_ONLY = {"CUDA_VISIBLE_DEVICES": ""}
+
+
 def _train_stage(tiny_lm_dir: Path, root: Path, **train) -> subprocess.CompletedProcess:
     """stages/train.py as dvc repro runs it, on toy rows, with train.qc = FAST + train."""
     from relevance.tables import PIVOT_SCHEMA, empty_frame
@@ -919,7 +926,7 @@ def _train_stage(tiny_lm_dir: Path, root: Path, **train) -> subprocess.Completed
         "input": {"pivot_en": False, "lowercase": False},
         "train": {"qc": {**FAST, "max_steps": 6, **train}},
     }))  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RELEVANCE_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RELEVANCE_LOG_LEVEL": "WARNING", **CPU_ONLY}
     return subprocess.run(
         [sys.executable, str(ROOT / "stages" / "train.py"), "--task", "qc",
          "--base-model", str(tiny_lm_dir), "--train", str(root / "filtered.parquet"),
@@ -986,7 +993,7 @@ def test_two_processes_score_what_one_process_scores(tiny_lm_dir, tmp_path) -> N
              "--cv-models", str(tmp_path / "cv"), "--out-dir", str(out),
              "--metrics", str(tmp_path / f"predict{processes}.json"), "--params", str(params)],
             capture_output=True, text=True, timeout=600, check=False,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            env={**os.environ, "OMP_NUM_THREADS": "1", **CPU_ONLY},
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         outputs[processes] = pd.read_parquet(out / "dev.parquet")

@@ -50,6 +50,23 @@ def process_state(device: str = "auto") -> Any:
     return PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
 
 
+def check_one_gpu_each(num_processes: int) -> None:
+    """On a machine with GPUs every process needs its own: NCCL refuses two ranks on one
+    GPU ("Duplicate GPU detected"), seen on a one-GPU machine. Said here, before any
+    process starts, with what to change."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    gpus = torch.cuda.device_count()
+    if num_processes > gpus:
+        raise ConfigError(
+            f"num_processes: {num_processes} processes asked for, but {gpus} GPU(s) are "
+            f"visible and NCCL needs one GPU per process: set num_processes to at most "
+            f"{gpus}, or hide the GPUs (CUDA_VISIBLE_DEVICES=) to run the processes on CPUs"
+        )
+
+
 def launcher_command(
     argv: Sequence[str], *, num_processes: int, launcher_config: str = ""
 ) -> list[str]:
@@ -84,6 +101,7 @@ def run_launched(
         raise ConfigError(f"num_processes: expected 1 or more, got {num_processes}")
     if num_processes == 1 or launched():
         return False
+    check_one_gpu_each(num_processes)
     command = launcher_command(
         list(sys.argv if argv is None else argv), num_processes=num_processes,
         launcher_config=launcher_config,

@@ -104,6 +104,7 @@ def check_labels(rows: pd.DataFrame) -> np.ndarray:
 
 def answer_trainer_class() -> type:
     """The Trainer subclass, built lazily so importing this module stays light."""
+    from accelerate.utils import DistributedType
     from transformers import Trainer
 
     class AnswerTrainer(Trainer):
@@ -174,8 +175,8 @@ def answer_trainer_class() -> type:
             and all) and each row runs only its own tokens against it: ~2.8x fewer
             FLOPs per step, the same loss up to float rounding. Through the
             (autocast-wrapped) top-level forward both times. Under DDP (a second forward
-            per step breaks its bookkeeping) or activation checkpointing (no cache) the
-            whole prompt runs per row.
+            per step breaks its bookkeeping), FSDP or DeepSpeed, or activation
+            checkpointing (no cache) the whole prompt runs per row.
             """
             no_logits = torch.empty(0, dtype=torch.long, device=mask.device)
             lengths = mask.sum(dim=1).tolist()
@@ -184,7 +185,13 @@ def answer_trainer_class() -> type:
             checkpointing = getattr(self.args, "activation_checkpointing", None) or getattr(
                 self.args, "gradient_checkpointing", False
             )
-            if self.share_prefix and self.accelerator.num_processes == 1 and not checkpointing:
+            # FSDP too, even in one process: it reshards after each forward of the
+            # root module, and a second forward per step failed there (on one GPU:
+            # "as_params=True type(prim_param)=<class 'torch.Tensor'>").
+            wrapped = self.accelerator.num_processes > 1 or self.accelerator.distributed_type in (
+                DistributedType.FSDP, DistributedType.DEEPSPEED,
+            )  # fmt: skip
+            if self.share_prefix and not wrapped and not checkpointing:
                 rows = [ids[:n] for ids, n in zip(input_ids.tolist(), lengths, strict=True)]
                 shared = shared_prefix_length(rows, window=window)
             if not shared:
