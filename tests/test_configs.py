@@ -23,7 +23,7 @@ PAPER = ROOT / "configs" / "params-paper-gpu.yaml"
 # config file -> the launch flags accelerate derives from it
 EXPECTED = {
     "ddp.yaml": {"multi_gpu": True, "use_fsdp": False, "use_deepspeed": False},
-    "fsdp.yaml": {"multi_gpu": False, "use_fsdp": True, "use_deepspeed": False},
+    "fsdp.yaml": {"multi_gpu": False, "use_fsdp": True, "use_deepspeed": False, "fsdp_version": 2},
     "deepspeed_zero2.yaml": {"use_deepspeed": True, "zero_stage": 2, "use_fsdp": False},
 }
 

@@ -223,11 +223,16 @@ def answer_trainer_class() -> type:
             never targets it), so one cast for the whole run gives the same numbers.
             """
             weight = model.get_output_embeddings().weight
-            if dtype is None or weight.requires_grad or weight.dtype == dtype:
+            # FSDP2 may hand out the head as a DTensor shard: gathered once, every rank
+            # at the same call (a collective), into a plain frozen copy.
+            sharded = hasattr(weight, "full_tensor")
+            if weight.requires_grad or (not sharded and dtype in (None, weight.dtype)):
                 return weight
+            dtype = dtype or weight.dtype
             cached = getattr(self, "_head_cache", None)
             if cached is None or cached.dtype != dtype or cached.device != weight.device:
-                cached = weight.detach().to(dtype)
+                full = weight.full_tensor() if sharded else weight
+                cached = full.detach().to(dtype)
                 self._head_cache = cached
             return cached
 
