@@ -4,8 +4,9 @@ Scores the first ``--rows`` dev rows of a task with the trained ``models/<task>`
 the hf backend (transformers, what predict runs by default; base + adapter merged in
 memory) and the vllm backend. vLLM gets the adapter through its LoRA support with
 ``--lora``; by default it gets the adapter merged into the base and saved in bf16 to a
-scratch folder (what ``train.<task>.merge: true`` writes), because vLLM's CPU LoRA
-kernels took ~24 s per prompt here where the merged model serves several prompts/s.
+scratch folder (``predict.vllm_adapter: merge``, what ``train.<task>.merge: true``
+writes), because vLLM's CPU LoRA kernels took ~24 s per prompt here where the merged
+model serves several prompts/s.
 Reports max and mean |delta p(yes)|, how many predictions flip at the task threshold,
 ROC AUC of each where the rows have labels, and pairs/s (engine start excluded,
 reported apart).
@@ -20,7 +21,6 @@ Needs `make vllm` (the second venv with vLLM) and `make repro` (models and predi
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,24 +29,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def merge_adapter(base: Path, adapter: Path, out: Path) -> None:
-    """The adapter merged into the base in fp32, saved in bf16 with the adapter's prompt
-    meta (as train.<task>.merge: true saves it, then rounded once to bf16)."""
-    import shutil
-
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from relevance.model.heads import PROMPT_META_FILE
-
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(base).save_pretrained(out)
-    shutil.copy(adapter / PROMPT_META_FILE, out / PROMPT_META_FILE)
 
 
 @click.command()
@@ -72,16 +54,13 @@ def main(task_name: str, count: int, dtype: str, lora: bool, out: Path) -> None:
     report: dict = {"task": task_name, "rows": len(rows), "dtype": dtype}
     scores = {}
     model_dir, base = ROOT / "models" / task_name, ROOT / "models" / "base" / "llm"
-    scratch = Path(tempfile.mkdtemp(prefix="vllm-merged-"))
-    if not lora and not (model_dir / "merged").is_dir():
-        merge_adapter(base, model_dir / "adapter", scratch / "merged")
     report["vllm_model"] = "base + LoRA (vLLM LoRA)" if lora else "merged (bf16)"
     for backend in ("hf", "vllm"):
         start = time.perf_counter()
-        scorer = scorer_for(
-            scratch if backend == "vllm" and not lora else model_dir, base_model=base,
-            params=PredictParams(backend=backend, dtype=dtype),
-        )  # fmt: skip
+        params = PredictParams(
+            backend=backend, dtype=dtype, vllm_adapter="lora" if lora else "merge"
+        )
+        scorer = scorer_for(model_dir, base_model=base, params=params)
         loaded = time.perf_counter()
         scores[backend] = np.asarray(scorer.score(task, rows, label=backend))
         done = time.perf_counter()

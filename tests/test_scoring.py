@@ -290,3 +290,85 @@ def test_the_vllm_backend_refuses_a_seq_cls_model(tiny_lm_dir, tmp_path) -> None
     seq = _seq_cls_folder(tiny_lm_dir, tmp_path)
     with pytest.raises(ConfigError, match=r"vllm backend scores yes_no heads only.*backend 'hf'"):
         make_scorer("vllm", seq)
+
+
+# ------------------------------------------------------- vLLM: how it gets an adapter
+
+
+@pytest.fixture(scope="module")
+def random_adapter(tiny_lm_dir, tmp_path_factory) -> Path:
+    """A yes/no LoRA adapter on the tiny LM with random (non-zero) A and B matrices."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir, dtype=torch.float32)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    folder = tmp_path_factory.mktemp("adapter")
+    get_peft_model(model, config).save_pretrained(folder)
+    labels = resolve_label_tokens(AutoTokenizer.from_pretrained(tiny_lm_dir))
+    write_prompt_meta(folder, task=TASKS["qc"], labels=labels)
+    return folder
+
+
+def test_merged_adapter_scores_like_base_plus_adapter(tiny_lm_dir, random_adapter, tmp_path):
+    from relevance.model.scoring import merge_adapter
+
+    merged = merge_adapter(tiny_lm_dir, random_adapter, tmp_path / "merged")
+    assert json.loads((merged / "config.json").read_text())["dtype"] == "bfloat16"
+    assert (merged / PROMPT_META_FILE).read_text() == (
+        random_adapter / PROMPT_META_FILE
+    ).read_text()
+    rows = toy_rows(24, seed=5)
+    kwargs = {"dtype": "float32", "batch_size": 8, "progress": False}
+    in_memory = HFScorer(tiny_lm_dir, adapter_dir=random_adapter, **kwargs).score(TASKS["qc"], rows)
+    saved = HFScorer(merged, **kwargs).score(TASKS["qc"], rows)
+    base = HFScorer(tiny_lm_dir, **kwargs).score(TASKS["qc"], rows)
+    assert np.abs(in_memory - base).max() > 0.05  # the adapter moves the scores
+    # The saved folder is rounded to bf16 once: bf16 rounding, nothing else.
+    assert np.abs(saved - in_memory).max() < 0.02
+
+
+class _RecordingVllm:
+    """Stands in for the vllm package: records the engine arguments, loads nothing."""
+
+    def __init__(self) -> None:
+        self.engines: list[dict] = []
+        self.LLM = lambda **kwargs: self.engines.append(kwargs)
+        self.SamplingParams = lambda **kwargs: kwargs
+
+
+@pytest.mark.parametrize(
+    ("mode", "cuda", "served"),
+    [("merge", False, "merged"), ("lora", False, "lora"), ("auto", False, "merged"),
+     ("auto", True, "lora")],
+)  # fmt: skip
+def test_vllm_gets_the_adapter_merged_on_cpus_and_as_lora_on_gpus(
+    tiny_lm_dir, random_adapter, monkeypatch, mode: str, cuda: bool, served: str
+) -> None:
+    import sys
+
+    from relevance.model import scoring
+
+    fake = _RecordingVllm()
+    monkeypatch.setattr(scoring, "_import_vllm", lambda: fake)
+    monkeypatch.setitem(sys.modules, "vllm.lora.request", SimpleNamespace(LoRARequest=lambda *args: args))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    scorer = scoring.VllmScorer(tiny_lm_dir, adapter_dir=random_adapter, adapter_mode=mode)
+    engine = fake.engines[0]
+    if served == "merged":
+        assert "enable_lora" not in engine and scorer.adapter_dir is None
+        merged = Path(engine["model"])
+        assert merged.is_dir() and (merged / "model.safetensors").is_file()
+        assert (merged / PROMPT_META_FILE).is_file()
+        del scorer  # the scratch folder goes with the scorer
+        assert not merged.exists()
+    else:
+        assert engine["enable_lora"] is True and engine["model"] == str(tiny_lm_dir)
+        assert engine["max_lora_rank"] == 8  # a power of two >= the rank (4), at least 8
+
+
+def test_vllm_adapter_mode_is_checked() -> None:
+    from relevance.model.predict import PredictParams
+
+    with pytest.raises(ConfigError, match=r"vllm_adapter: expected one of \['auto'"):
+        PredictParams(vllm_adapter="merged")

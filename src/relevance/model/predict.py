@@ -26,7 +26,7 @@ import torch
 from relevance.errors import ConfigError, DataError
 from relevance.launch import is_main_process, launched, process_state
 from relevance.model.inputs import InputParams, prepare_rows
-from relevance.model.scoring import check_yes_no_for_vllm, make_scorer
+from relevance.model.scoring import ADAPTER_MODES, check_yes_no_for_vllm, make_scorer
 from relevance.schema import Task
 from relevance.tables import PREDICTION_SCHEMA, read_table, write_arrow
 
@@ -54,6 +54,10 @@ class PredictParams:
     num_processes: int = 1  # hf only
     tensor_parallel_size: int = 1  # vllm only
     gpu_memory_utilization: float = 0.9  # vllm only
+    # vllm only: how vLLM gets a LoRA adapter (no merged/ folder): "lora" (its LoRA
+    # support), "merge" (merged into the base for serving), "auto" (lora on GPUs, merge
+    # on CPUs, where vLLM's LoRA kernels are far too slow).
+    vllm_adapter: str = "auto"
     # The answer for a dev/test record that cannot be scored (quarantined at ingest but
     # its id readable): every id must be in the submission. Read by evaluate, not by
     # predict. 1: the majority class (~69% QC / ~62% QI positive).
@@ -64,6 +68,10 @@ class PredictParams:
             raise ConfigError(f"fallback_label: expected 0 or 1, got {self.fallback_label!r}")
         if self.backend not in ("hf", "vllm"):
             raise ConfigError(f"backend: expected hf or vllm, got {self.backend!r}")
+        if self.vllm_adapter not in ADAPTER_MODES:
+            raise ConfigError(
+                f"vllm_adapter: expected one of {list(ADAPTER_MODES)}, got {self.vllm_adapter!r}"
+            )
         if self.num_processes < 1 or (self.backend == "vllm" and self.num_processes > 1):
             raise ConfigError(
                 f"num_processes: expected 1 or more (1 with the vllm backend, which uses "
@@ -103,6 +111,8 @@ def scorer_for(
             gpu_memory_utilization=params.gpu_memory_utilization,
             dtype=params.dtype,
         )
+        if "adapter_dir" in extra:
+            extra["adapter_mode"] = params.vllm_adapter
     return make_scorer(
         params.backend,
         target,

@@ -23,6 +23,8 @@ import copy
 import inspect
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -334,7 +336,12 @@ class VllmScorer:
 
     Args:
         model_dir: a merged model folder (``out_dir/merged``), or a base model.
-        adapter_dir: a peft LoRA adapter, served with vLLM's LoRA support.
+        adapter_dir: a peft LoRA adapter, served as ``adapter_mode`` says.
+        adapter_mode: ``lora``: through vLLM's LoRA support; ``merge``: merged into the
+            base (in fp32, saved in bf16 to a scratch folder that lives as long as the
+            scorer) and served as a plain model; ``auto``: ``lora`` with a CUDA GPU,
+            else ``merge`` (vLLM's CPU LoRA kernels took ~24 s a prompt here, the merged
+            model several prompts a second).
         max_length: longest prompt in tokens; the engine's context is one more.
         dtype: passed to vLLM. bf16 by default: a merged model trained on CPU is saved
             in fp32, and vLLM's "auto" would serve an fp32 model in fp16, which Gemma
@@ -360,6 +367,7 @@ class VllmScorer:
         progress: bool = True,
         engine_kwargs: Mapping[str, Any] | None = None,
         allow_download: bool = False,
+        adapter_mode: str = "auto",
     ) -> None:
         # Before vLLM or transformers see the names: no hub lookup, no pickled weights.
         check_hub_access(model_dir, param="scoring model", allow_download=allow_download)
@@ -369,6 +377,13 @@ class VllmScorer:
         self.adapter_dir = Path(adapter_dir) if adapter_dir is not None else None
         check_yes_no_for_vllm(self.adapter_dir or self.model_dir)
         vllm = _import_vllm()
+        self.adapter_mode = resolve_adapter_mode(adapter_mode)
+        if self.adapter_dir is not None and self.adapter_mode == "merge":
+            self._scratch = tempfile.TemporaryDirectory(prefix="vllm-merged-")
+            merged = Path(self._scratch.name) / "merged"
+            logger.info("vLLM: merging %s into %s for serving", self.adapter_dir, merged)
+            merge_adapter(self.model_dir, self.adapter_dir, merged)
+            self.model_dir, self.adapter_dir = merged, None
         from transformers import AutoTokenizer
 
         self.max_length = max_length
@@ -421,6 +436,38 @@ class VllmScorer:
         pairs = [label_logprobs(out.outputs[0].logprobs[0], self.labels) for out in outputs]
         lp = np.asarray(pairs, dtype=np.float64).reshape(-1, 2)
         return p_yes_from_logprobs(lp[:, 0], lp[:, 1])
+
+
+ADAPTER_MODES = ("auto", "lora", "merge")
+
+
+def resolve_adapter_mode(mode: str) -> str:
+    """How vLLM gets a LoRA adapter: ``auto`` is ``lora`` with a CUDA GPU, else ``merge``."""
+    if mode not in ADAPTER_MODES:
+        raise ConfigError(f"vllm adapter mode: expected one of {list(ADAPTER_MODES)}, got {mode!r}")
+    if mode == "auto":
+        return "lora" if torch.cuda.is_available() else "merge"
+    return mode
+
+
+def merge_adapter(base: Path, adapter: Path, out: Path) -> Path:
+    """A yes/no LoRA ``adapter`` merged into ``base`` in fp32 (bf16 weights would round
+    small deltas away), saved as a bf16 safetensors folder with the base's tokenizer
+    and the adapter's prompt meta: what ``train.<task>.merge: true`` saves, rounded once
+    to bf16 as a bf16 load of it would be. Returns ``out``."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    model = load_head_model(base, head="yes_no", dtype=torch.float32)
+    with peft_wrapping():
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    for param in model.parameters():  # parameters only: buffers (RoPE) stay fp32
+        param.data = param.data.to(torch.bfloat16)
+    model.config.dtype = torch.bfloat16
+    model.save_pretrained(out, safe_serialization=True)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    shutil.copy(Path(adapter) / PROMPT_META_FILE, Path(out) / PROMPT_META_FILE)
+    return Path(out)
 
 
 def vllm_sampling_kwargs(labels: LabelTokens) -> dict[str, Any]:
