@@ -353,8 +353,11 @@ def test_vllm_gets_the_adapter_merged_on_cpus_and_as_lora_on_gpus(
     monkeypatch.setattr(scoring, "_import_vllm", lambda: fake)
     monkeypatch.setitem(sys.modules, "vllm.lora.request", SimpleNamespace(LoRARequest=lambda *args: args))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     scorer = scoring.VllmScorer(tiny_lm_dir, adapter_dir=random_adapter, adapter_mode=mode)
     engine = fake.engines[0]
+    # On CPUs the KV cache is sized (gpu_memory_utilization would reserve 90% of RAM).
+    assert engine.get("kv_cache_memory_bytes") == (None if cuda else 2 * 1024**3)
     if served == "merged":
         assert "enable_lora" not in engine and scorer.adapter_dir is None
         merged = Path(engine["model"])
