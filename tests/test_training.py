@@ -961,6 +961,31 @@ def test_two_processes_train_the_one_process_adapter(tiny_lm_dir, tmp_path) -> N
         assert json.loads(metrics.read_text())["steps"] == 6
 
 
+def test_two_processes_resume_from_the_last_checkpoint(tiny_lm_dir, tmp_path) -> None:
+    """A 2-process run killed after its step-3 checkpoint resumes there (both ranks load
+    it) and finishes with the uninterrupted run's adapter."""
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    whole.mkdir(), cut.mkdir()
+    settings = {"per_device_batch_size": 4, "num_processes": 2, "save_steps": 3}
+    for root in (whole, cut):
+        done = _train_stage(tiny_lm_dir, root, **settings)
+        assert done.returncode == 0, done.stderr[-3000:]
+    # The kill: step 6's checkpoint, the run's summary and the model never got written.
+    assert (cut / "ckpt" / "checkpoint-3").is_dir()
+    shutil.rmtree(cut / "ckpt" / "checkpoint-6")
+    (cut / "ckpt" / "train_summary.json").unlink()
+    shutil.rmtree(cut / "model")
+    again = _train_stage(tiny_lm_dir, cut, **settings)
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads((cut / "model" / "train_summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 6
+    # Run facts (timings, where it resumed) sit beside the metrics, not in them.
+    assert json.loads((cut / "train.run.json").read_text())["resumed_from_step"] == 3
+    a = load_file(whole / "model" / "adapter" / "adapter_model.safetensors")
+    b = load_file(cut / "model" / "adapter" / "adapter_model.safetensors")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+
+
 def test_two_processes_score_what_one_process_scores(tiny_lm_dir, tmp_path) -> None:
     """predict.num_processes: 2: each process scores a share, rank 0 writes all rows in
     input order, equal to one process's scores (fp32)."""
