@@ -26,6 +26,14 @@ def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_lm(tmp_path_factory.mktemp("tiny_lm"))
 
 
+@pytest.fixture(scope="session")
+def vllm_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny LM with head_dim 64, which vLLM's CPU attention kernels take (not 16)."""
+    from tiny_lm import build_tiny_lm
+
+    return build_tiny_lm(tmp_path_factory.mktemp("vllm_lm"), head_dim=64)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """The tiny model gains nothing from threads, and two threads sharing a busy 2-core

@@ -114,13 +114,14 @@ def test_vllm_backend_without_vllm_says_how_to_install(tiny_lm_dir) -> None:
         make_scorer("vllm", tiny_lm_dir)
 
 
-def test_vllm_scorer_matches_hf(tiny_lm_dir) -> None:
+@pytest.mark.slow
+def test_vllm_scorer_matches_hf(vllm_lm_dir) -> None:
+    """vLLM for real (its CPU build in .venv-vllm here, CUDA on a GPU machine): the same
+    p(yes) as the hf scorer, both in fp32, on the tiny LM."""
     pytest.importorskip("vllm")
-    if not torch.cuda.is_available():
-        pytest.skip("vLLM needs a CUDA GPU")
     rows = toy_rows(12, seed=3)
-    expected = HFScorer(tiny_lm_dir, dtype="float32", progress=False).score(TASKS["qc"], rows)
-    got = make_scorer("vllm", tiny_lm_dir, dtype="float32", max_length=256, progress=False)
+    expected = HFScorer(vllm_lm_dir, dtype="float32", progress=False).score(TASKS["qc"], rows)
+    got = make_scorer("vllm", vllm_lm_dir, dtype="float32", max_length=256, progress=False)
     np.testing.assert_allclose(got.score(TASKS["qc"], rows), expected, atol=1e-3)
 
 
@@ -351,7 +352,9 @@ def test_vllm_gets_the_adapter_merged_on_cpus_and_as_lora_on_gpus(
 
     fake = _RecordingVllm()
     monkeypatch.setattr(scoring, "_import_vllm", lambda: fake)
-    monkeypatch.setitem(sys.modules, "vllm.lora.request", SimpleNamespace(LoRARequest=lambda *args: args))
+    monkeypatch.setitem(
+        sys.modules, "vllm.lora.request", SimpleNamespace(LoRARequest=lambda *args: args)
+    )
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     scorer = scoring.VllmScorer(tiny_lm_dir, adapter_dir=random_adapter, adapter_mode=mode)

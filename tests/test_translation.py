@@ -211,6 +211,20 @@ def test_vllm_backend_without_vllm_says_how_to_install(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.slow
+def test_vllm_translator_runs(vllm_lm_dir: Path, tmp_path: Path) -> None:
+    """The vLLM translator for real (its CPU build in .venv-vllm here): one engine,
+    one line out per text. The tiny LM translates nothing; the path is what is tested."""
+    pytest.importorskip("vllm")
+    translator = make_translator(
+        TranslatorParams(backend="vllm", model=str(vllm_lm_dir), max_new_tokens=8),
+        llm_dir=tmp_path,
+    )
+    out = translator.translate(["red shoes", "phone case"], source="en", target="de")
+    assert len(out) == 2 and all(isinstance(text, str) and "\n" not in text for text in out)
+    assert translator.id.startswith("vllm:")
+
+
 # ----------------------------------------------------------------- prompts
 
 

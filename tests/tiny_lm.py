@@ -97,8 +97,11 @@ def build_tiny_lm(
     include_label_words: bool = True,
     final_logit_softcapping: float | None = 30.0,
     sliding_window: int = 24,
+    head_dim: int = 16,
 ) -> Path:
-    """Save a tokenizer and a random 2-layer Gemma 3 LM in ``folder``; return ``folder``."""
+    """Save a tokenizer and a random 2-layer Gemma 3 LM in ``folder``; return ``folder``.
+
+    ``head_dim``: vLLM's CPU attention kernels take 32 and up (not the default 16)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(include_label_words=include_label_words)
@@ -110,8 +113,8 @@ def build_tiny_lm(
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        head_dim=16,
-        query_pre_attn_scalar=16,
+        head_dim=head_dim,
+        query_pre_attn_scalar=head_dim,
         max_position_embeddings=1024,
         # Default shorter than the prompts, so the sliding mask matters.
         sliding_window=sliding_window,

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from relevance import vllm_engine
 from relevance.augment.embedding import Embedder
 from relevance.augment.translation_cache import TranslationCache, Translator
 from relevance.clean import clean_text
@@ -392,14 +393,7 @@ class Seq2SeqTranslator(_LocalTranslator):
 
 
 def _import_vllm() -> Any:
-    try:
-        import vllm
-    except ImportError as err:
-        raise ConfigError(
-            "params.yaml:translator.backend vllm needs the vllm package: `pip install .[gpu]` "
-            "on a machine with a CUDA GPU (vLLM has no CPU wheel); on CPU use causal-lm"
-        ) from err
-    return vllm
+    return vllm_engine.import_vllm("params.yaml:translator.backend vllm")
 
 
 class VllmTranslator:
@@ -443,7 +437,9 @@ class VllmTranslator:
         if self.llm is None:
             # vLLM's "auto" load format falls back to pickled *.bin / *.pt weights.
             self.llm = self._vllm.LLM(
-                model=self.model_name, dtype=self._dtype, load_format="safetensors"
+                **vllm_engine.engine_kwargs(
+                    model=self.model_name, dtype=self._dtype, load_format="safetensors"
+                )
             )
             self._sampling = self._vllm.SamplingParams(
                 **seedx_sampling_kwargs(max_new_tokens=self.max_new_tokens)

@@ -23,7 +23,6 @@ import copy
 import inspect
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from relevance import vllm_engine
 from relevance.devices import flush_denormals, resolve_device, resolve_dtype, supports_bf16
 from relevance.errors import ConfigError, RelevanceError
 from relevance.model.heads import (
@@ -406,11 +406,6 @@ class VllmScorer:
             "gpu_memory_utilization": gpu_memory_utilization,
             "seed": seed,
         }
-        if not torch.cuda.is_available() and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
-            # On CPUs vLLM reads gpu_memory_utilization as the share of RAM to reserve,
-            # and refuses to start when less is free (0.9 failed with 20.7 of 23.5 GiB
-            # free). One answer token per prompt needs little KV cache: size it instead.
-            kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
         self._lora_request = None
         if self.adapter_dir is not None:
             from vllm.lora.request import LoRARequest
@@ -420,7 +415,7 @@ class VllmScorer:
             kwargs.update(enable_lora=True, max_lora_rank=max(8, 1 << (rank - 1).bit_length()))
             self._lora_request = LoRARequest("relevance", 1, str(self.adapter_dir))
         kwargs.update(engine_kwargs or {})
-        self.llm = vllm.LLM(**kwargs)
+        self.llm = vllm.LLM(**vllm_engine.engine_kwargs(**kwargs))
         self.sampling_params = vllm.SamplingParams(**vllm_sampling_kwargs(self.labels))
 
     def score(self, task: Task, rows: pd.DataFrame, *, label: str = "") -> np.ndarray:
@@ -445,8 +440,6 @@ class VllmScorer:
 
 
 ADAPTER_MODES = ("auto", "lora", "merge")
-# vLLM's KV cache on CPUs (VLLM_CPU_KVCACHE_SPACE, in GiB, overrides it).
-CPU_KV_CACHE_BYTES = 2 * 1024**3
 
 
 def resolve_adapter_mode(mode: str) -> str:
@@ -500,14 +493,7 @@ def check_yes_no_for_vllm(folder: Path) -> None:
 
 
 def _import_vllm() -> Any:
-    try:
-        import vllm
-    except ImportError as err:
-        raise ConfigError(
-            "the vLLM backend needs the vllm package: `pip install .[gpu]` on a machine with a "
-            "CUDA GPU (vLLM has no CPU wheel and pins its own torch); on CPU use backend 'hf'"
-        ) from err
-    return vllm
+    return vllm_engine.import_vllm("predict.backend vllm")
 
 
 def make_scorer(backend: Literal["hf", "vllm"], model_dir: str | Path, **kwargs: Any) -> Scorer:
