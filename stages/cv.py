@@ -19,6 +19,7 @@ import click
 from relevance import stage
 from relevance.folds.cv import CVParams, cv_task
 from relevance.folds.training import LoraFoldTrainer
+from relevance.launch import run_launched
 from relevance.model.inputs import InputParams
 from relevance.model.predict import PredictParams
 from relevance.model.train import load_train_params
@@ -41,14 +42,19 @@ def main(
     """Train the fold models of one task and score their held-out rows."""
     stage.hub_access(params_path)
     params = load_section(CVParams, "cv", params_path)
-    # Fold models score in this process: predict.num_processes is predict@<task>'s.
+    train_params = load_train_params(task.name, params_path)
+    # train.<task>.num_processes above 1: the fold models train (DDP) and score in that
+    # many processes, as train@<task> does; predict.num_processes is predict@<task>'s.
+    launcher = train_params.launcher_config
+    if params.folds > 0 and run_launched(train_params.num_processes, launcher_config=launcher):
+        return stage.LAUNCHED  # the launched processes wrote the outputs and metrics
     predict_params = load_section(
         PredictParams, "predict", params_path, skip=("fallback_label", "num_processes")
     )
     trainer = LoraFoldTrainer(
         task,
         base_model=base_model,
-        train_params=load_train_params(task.name, params_path),
+        train_params=train_params,
         predict_params=predict_params,
         work_dir=work_dir,
     )

@@ -986,6 +986,70 @@ def test_two_processes_resume_from_the_last_checkpoint(tiny_lm_dir, tmp_path) ->
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
 
 
+_FOLD_MODELS_SCRIPT = """
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, sys.argv[4])
+from tiny_lm import toy_rows
+
+from relevance.folds.plan import oof_plan
+from relevance.folds.training import train_fold_models
+from relevance.launch import is_main_process
+from relevance.model.predict import PredictParams
+from relevance.model.train import TrainParams
+
+from relevance.schema import TASKS
+
+out, model, batch = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+rows = toy_rows(48)
+rows["fold"] = np.arange(len(rows)) % 2
+plan = oof_plan(rows["fold"].to_numpy(), mode="oof", folds=2, key="test")
+params = TrainParams(
+    seed=42, lora_rank=8, lora_alpha=32, lora_dropout=0.0, learning_rate=1e-2,
+    per_device_batch_size=batch, max_steps=4, warmup_ratio=0.0, save_steps=1000, bf16=False,
+)
+scores, models = train_fold_models(
+    rows, plan, task=TASKS["qc"], base_model=model, train_params=params,
+    predict_params=PredictParams(dtype="float32", batch_size=4),
+    work_dir=out / "work", publish_dir=out / "models",
+)
+if is_main_process():
+    scores.to_parquet(out / "scores.parquet")
+"""
+
+
+def test_two_processes_train_and_score_the_one_process_fold_models(tiny_lm_dir, tmp_path):
+    """Fold models (selfval, cv) under torchrun: every process trains each model (DDP)
+    and scores a share of its held-out rows; rank 0 publishes and writes. The scores
+    equal one process's with the same global batch."""
+    script = tmp_path / "fold_models.py"
+    script.write_text(_FOLD_MODELS_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RELEVANCE_LOG_LEVEL": "WARNING", **CPU_ONLY}
+    runs = {
+        1: [sys.executable],
+        2: [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+    }
+    scores = {}
+    for processes, launcher in runs.items():
+        out = tmp_path / f"p{processes}"
+        out.mkdir()
+        batch = str(8 // processes)  # the same global batch
+        done = subprocess.run(
+            [*launcher, str(script), str(out), str(tiny_lm_dir), batch, str(ROOT / "tests")],
+            capture_output=True, text=True, env=env, timeout=600, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert sorted(p.name for p in (out / "models").iterdir()) == ["fold-0", "fold-1"]
+        scores[processes] = pd.read_parquet(out / "scores.parquet")
+    one, two = scores[1], scores[2]
+    assert two["model"].tolist() == one["model"].tolist() and set(one["model"]) == {0, 1}
+    assert np.ptp(one["p_yes"]) > 1e-3
+    np.testing.assert_allclose(two["p_yes"], one["p_yes"], atol=1e-5)
+
+
 def test_two_processes_score_what_one_process_scores(tiny_lm_dir, tmp_path) -> None:
     """predict.num_processes: 2: each process scores a share, rank 0 writes all rows in
     input order, equal to one process's scores (fp32)."""

@@ -50,6 +50,13 @@ def process_state(device: str = "auto") -> Any:
     return PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
 
 
+def barrier() -> None:
+    """Wait for every process of a launched group (nothing to wait for in a lone one):
+    e.g. before ranks read a model folder that rank 0 alone writes."""
+    if launched():
+        process_state().wait_for_everyone()
+
+
 def check_one_gpu_each(num_processes: int) -> None:
     """On a machine with GPUs every process needs its own: NCCL refuses two ranks on one
     GPU ("Duplicate GPU detected"), seen on a one-GPU machine. Said here, before any

@@ -16,6 +16,7 @@ from typing import Any
 
 from relevance.errors import ConfigError
 from relevance.folds.plan import FoldTrainer, oof_plan, oof_table
+from relevance.launch import barrier, is_main_process
 from relevance.model.inputs import InputParams, prepare_rows
 from relevance.schema import Task
 from relevance.tables import OOF_SCHEMA, empty_frame, read_table, write_table
@@ -74,17 +75,23 @@ def cv_task(
     """
     rows = read_table(train, made_by=f"filter@{task.name}")
     english = read_table(pivot, made_by=f"pivot@{task.name}")
-    # Fold models of an earlier run with more folds must not linger for predict@<task>.
-    if models_dir.exists():
-        shutil.rmtree(models_dir)
-    models_dir.mkdir(parents=True)
+    # In a launched group every process trains and scores; rank 0 writes.
+    write = is_main_process()
+    if write:
+        # Fold models of an earlier run with more folds must not linger for predict.
+        if models_dir.exists():
+            shutil.rmtree(models_dir)
+        models_dir.mkdir(parents=True)
     trainer.work_dir.mkdir(parents=True, exist_ok=True)  # a DVC output even when CV is off
+    barrier()
     if params.folds == 0:
-        (models_dir / "NO_CV_MODELS").write_text("cv.folds is 0: no fold models were trained\n")
-        write_table(empty_frame(OOF_SCHEMA), oof, OOF_SCHEMA)
+        if write:
+            (models_dir / "NO_CV_MODELS").write_text("cv.folds is 0: no fold models were trained\n")
+            write_table(empty_frame(OOF_SCHEMA), oof, OOF_SCHEMA)
         return {"folds": 0}
     rows, _ = prepare_rows(rows, params=inputs, pivot=english, split="train")
     plan = oof_plan(rows["fold"].to_numpy(), mode="oof", folds=params.folds, key="cv.folds")
     scores, models = trainer(rows, plan, publish_dir=models_dir)
-    write_table(oof_table(rows, scores), oof, OOF_SCHEMA)
+    if write:
+        write_table(oof_table(rows, scores), oof, OOF_SCHEMA)
     return {"folds": params.folds, "models": models}

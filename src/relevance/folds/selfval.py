@@ -48,6 +48,7 @@ import pandas as pd
 
 from relevance.errors import ConfigError
 from relevance.folds.plan import FoldTrainer, Mode, oof_plan
+from relevance.launch import is_main_process
 from relevance.schema import Task
 from relevance.tables import (
     FLAGGED_SCHEMA,
@@ -324,9 +325,12 @@ def selfval_task(
     """
     rows = read_table(train, made_by=f"assemble@{task.name}")
     trainer.work_dir.mkdir(parents=True, exist_ok=True)  # a DVC output even when disabled
+    # In a launched group every process computes the scores; rank 0 writes them.
+    write = is_main_process()
     if not params.enabled:
-        write_table(empty_frame(SELFVAL_SCORES_SCHEMA), scores, SELFVAL_SCORES_SCHEMA)
-        write_table(empty_frame(FLAGGED_SCHEMA), flagged, FLAGGED_SCHEMA)
+        if write:
+            write_table(empty_frame(SELFVAL_SCORES_SCHEMA), scores, SELFVAL_SCORES_SCHEMA)
+            write_table(empty_frame(FLAGGED_SCHEMA), flagged, FLAGGED_SCHEMA)
         return {"enabled": False, "rows_in": len(rows), "flagged": 0}
     row_scores, summary = self_validate(rows, params=params, trainer=trainer)
     issues = find_label_issues(
@@ -335,9 +339,10 @@ def selfval_task(
         max_flag_fraction=params.max_flag_fraction,
         min_confidence=params.min_confidence,
     )
-    write_table(row_scores, scores, SELFVAL_SCORES_SCHEMA)
     hits = flagged_rows(rows, row_scores["p_yes"].to_numpy(), issues)
-    write_table(hits, flagged, FLAGGED_SCHEMA)
+    if write:
+        write_table(row_scores, scores, SELFVAL_SCORES_SCHEMA)
+        write_table(hits, flagged, FLAGGED_SCHEMA)
     by_language = pd.DataFrame(
         {"language": rows["language"].to_numpy(), "flagged": issues["flagged"].to_numpy()}
     ).groupby("language")

@@ -4,7 +4,9 @@ The one module of the wing that imports the training code: only the ``selfval`` 
 ``cv`` stage scripts import it, and hand a :class:`LoraFoldTrainer` to
 :func:`relevance.folds.selfval.selfval_task` or :func:`relevance.folds.cv.cv_task`.
 Each model is trained with ``train.<task>`` (so a filter model sees the data the way
-the final model will) and scores its rows with the scorer of ``predict@<task>``.
+the final model will) and scores its rows with the scorer of ``predict@<task>``. In a
+launched group (``train.<task>.num_processes`` above 1) every process takes part in
+each model: DDP training, then a share of the scoring; rank 0 writes.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from relevance.folds.plan import Plan
+from relevance.launch import barrier
 from relevance.model.checkpoints import publish_model
-from relevance.model.predict import PredictParams, scorer_for
+from relevance.model.predict import PredictParams, score_rows, scorer_for
 from relevance.model.train import TrainParams, train_lora
 from relevance.schema import Task
 
@@ -57,12 +60,6 @@ def train_fold_models(
         :data:`relevance.tables.SELFVAL_SCORES_SCHEMA`); models has, per model, the rows
         it trained on and scored and the seconds each took.
     """
-    if train_params.num_processes > 1:
-        log.warning(
-            "train.%s.num_processes is %d: fold models (selfval, cv) train in this one "
-            "process; only train@%s runs in several", task.name, train_params.num_processes,
-            task.name,
-        )  # fmt: skip
     p_yes = np.full(len(rows), np.nan)
     model_of = np.full(len(rows), -1, dtype=np.int16)
     models: list[dict[str, Any]] = []
@@ -86,9 +83,10 @@ def train_fold_models(
         if publish_dir is not None:
             model_dir = publish_dir / f"fold-{k}"
             publish_model(result, model_dir)
+        barrier()  # rank 0 alone wrote the model folder the ranks now load
         scorer = scorer_for(model_dir, base_model=base_model, params=predict_params)
-        p_yes[score_idx] = scorer.score(
-            task, rows.iloc[score_idx].reset_index(drop=True), label=f"by fold model {k}"
+        p_yes[score_idx] = score_rows(
+            scorer, task, rows.iloc[score_idx].reset_index(drop=True), label=f"by fold model {k}"
         )
         model_of[score_idx] = k
         # One model in memory at a time: the next fold model is about to load.
