@@ -158,6 +158,23 @@ def toy_rows(n: int = 64, *, seed: int = 0, language: str = "en") -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def build_tiny_bert(folder: Path, *, seed: int = 0) -> Path:
+    """Save the toy tokenizer and a random 2-layer ``BertModel`` (an encoder folder, as
+    the models stage's multilingual-e5-small is) in ``folder``; return ``folder``."""
+    from transformers import BertConfig, BertModel
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer()
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    return folder
+
+
 def build_tiny_embedder(folder: Path, *, seed: int = 0) -> Path:
     """Save a random 2-layer BERT as a sentence-transformers folder (mean pooling,
     normalised), with the toy tokenizer: a stand-in for multilingual-e5-small."""
@@ -167,18 +184,8 @@ def build_tiny_embedder(folder: Path, *, seed: int = 0) -> Path:
         from sentence_transformers.sentence_transformer import modules as st_models
     except ImportError:
         from sentence_transformers import models as st_models
-    from transformers import BertConfig, BertModel
-
     folder = Path(folder)
-    raw = folder.parent / f"{folder.name}-raw"
-    tokenizer = build_tokenizer()
-    tokenizer.save_pretrained(raw)
-    config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
-    torch.manual_seed(seed)
-    BertModel(config, add_pooling_layer=False).save_pretrained(raw)
+    raw = build_tiny_bert(folder.parent / f"{folder.name}-raw", seed=seed)
     body = st_models.Transformer(str(raw), max_seq_length=128)
     dimension = getattr(body, "get_embedding_dimension", None) or body.get_word_embedding_dimension
     pooling = st_models.Pooling(dimension(), pooling_mode="mean")

@@ -1,0 +1,161 @@
+"""The encoder backbone (relevance.model.encoder) on a tiny random BERT: family
+detection, the loss, full and LoRA fine-tuning, scoring, distillation targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from sklearn.metrics import roc_auc_score
+from tiny_lm import build_tiny_bert, toy_rows
+
+from relevance.errors import ConfigError, DataError
+from relevance.model.encoder import (
+    ENCODER_META_FILE,
+    EncoderScorer,
+    EncoderTrainParams,
+    encode_pairs,
+    load_encoder,
+    model_family,
+    soft_cross_entropy,
+    train_encoder,
+)
+from relevance.schema import TASKS
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAST = {"learning_rate": 3e-3, "epochs": 20, "per_device_batch_size": 16, "max_length": 48,
+        "warmup_ratio": 0.0, "bf16": False, "seed": 3}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("bert"))
+
+
+def _train(bert_dir: Path, out: Path, rows=None, targets: str = "label", **overrides):
+    return train_encoder(
+        model_dir=bert_dir, task=TASKS["qc"], rows=toy_rows(96) if rows is None else rows,
+        config=EncoderTrainParams(**{**FAST, **overrides}), out_dir=out, progress=False,
+        targets=targets,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def full(bert_dir, tmp_path_factory):
+    return _train(bert_dir, tmp_path_factory.mktemp("full"))
+
+
+def test_the_family_follows_the_config(tiny_lm_dir, bert_dir, tmp_path) -> None:
+    assert model_family(tiny_lm_dir) == "causal_lm"
+    assert model_family(bert_dir) == "encoder"
+    t5 = tmp_path / "t5"
+    t5.mkdir()
+    (t5 / "config.json").write_text(
+        json.dumps({"architectures": ["T5ForConditionalGeneration"], "is_encoder_decoder": True})
+    )
+    with pytest.raises(ConfigError, match="neither a causal LM"):
+        model_family(t5)
+    with pytest.raises(ConfigError, match=r"no config\.json"):
+        model_family(tmp_path)
+
+
+def test_soft_cross_entropy_is_cross_entropy_on_hard_labels_and_hand_values() -> None:
+    logits = torch.tensor([[0.3, -1.2], [2.0, 0.5], [-0.4, 0.4]])
+    hard = torch.tensor([1, 0, 1])
+    expected = torch.nn.functional.cross_entropy(logits, hard)
+    assert torch.allclose(soft_cross_entropy(logits, hard.float()), expected)
+    # One row, p(yes) target 0.25: -(0.25 log q1 + 0.75 log q0), q = softmax([0, ln 3]).
+    got = soft_cross_entropy(torch.tensor([[0.0, float(np.log(3.0))]]), torch.tensor([0.25]))
+    assert got.item() == pytest.approx(-(0.25 * np.log(0.75) + 0.75 * np.log(0.25)))
+
+
+def test_pairs_are_prefixed_and_truncated(bert_dir) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(bert_dir)
+    rows = pd.DataFrame({"query": ["red shoes " * 40], "candidate": ["phone"]})
+    (pair,) = encode_pairs(tokenizer, rows, max_length=20, prefixes=True)
+    assert len(pair["input_ids"]) == 20
+    text = tokenizer.decode(pair["input_ids"])
+    assert "query" in text and "passage" in text and "phone" in text
+    with pytest.raises(DataError, match="lack columns"):
+        encode_pairs(tokenizer, rows.drop(columns="candidate"), max_length=20, prefixes=True)
+
+
+def test_full_fine_tuning_learns_and_keeps_frozen_word_embeddings(bert_dir, full) -> None:
+    summary = full.summary
+    assert summary["final_loss"] < 0.5 * summary["first_loss"]
+    rows = toy_rows(200, seed=9)
+    p = EncoderScorer(full.model_dir, dtype="float32", progress=False).score(TASKS["qc"], rows)
+    assert roc_auc_score(rows["label"], p) > 0.95
+    before = load_file(bert_dir / "model.safetensors")
+    after = load_file(full.model_dir / "model.safetensors")
+    embeddings = next(k for k in before if k.endswith("word_embeddings.weight"))
+    assert torch.equal(before[embeddings], after["bert." + embeddings])
+    changed = [
+        k for k in before if k != embeddings and not torch.equal(before[k], after["bert." + k])
+    ]
+    assert len(changed) > 10  # the rest of the encoder trained
+    assert json.loads((full.model_dir / ENCODER_META_FILE).read_text())["method"] == "full"
+
+
+def test_lora_trains_adapter_and_head_and_not_the_base(bert_dir, tmp_path) -> None:
+    result = _train(bert_dir, tmp_path / "lora", method="lora", learning_rate=1e-2)
+    assert result.summary["trainable_params"] < 0.5 * result.summary["total_params"]
+    saved = load_file(tmp_path / "lora" / "adapter_model.safetensors")
+    assert any("lora_A" in k for k in saved) and any("classifier" in k for k in saved)
+    assert not any("word_embeddings" in k for k in saved)
+    rows = toy_rows(200, seed=9)
+    p = EncoderScorer(tmp_path / "lora", dtype="float32", progress=False).score(TASKS["qc"], rows)
+    assert roc_auc_score(rows["label"], p) > 0.9
+    # The base folder is untouched (its file is what the adapter is merged into).
+    assert model_family(bert_dir) == "encoder"
+
+
+def test_scores_are_the_softmax_of_a_plain_forward_in_row_order(full) -> None:
+    from transformers import AutoTokenizer
+
+    rows = toy_rows(23, seed=4)
+    got = EncoderScorer(full.model_dir, dtype="float32", batch_size=5, progress=False).score(
+        TASKS["qc"], rows
+    )
+    tokenizer = AutoTokenizer.from_pretrained(full.model_dir)
+    model = load_encoder(full.model_dir).eval()
+    expected = []
+    for pair in encode_pairs(tokenizer, rows, max_length=FAST["max_length"], prefixes=True):
+        with torch.no_grad():
+            logits = model(**{k: torch.tensor([v]) for k, v in pair.items()}).logits
+        expected.append(torch.softmax(logits, dim=-1)[0, 1].item())
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_scorer_refuses_another_task(full) -> None:
+    with pytest.raises(ConfigError, match="trained for qc"):
+        EncoderScorer(full.model_dir, progress=False).score(TASKS["qi"], toy_rows(4))
+
+
+def test_distillation_moves_the_student_toward_the_teacher(bert_dir, tmp_path) -> None:
+    """Soft targets: a hand-made teacher, confident but not certain, with one mistake
+    pattern (it calls "lamp" relevant); the student ends near its p(yes)."""
+    rows = toy_rows(96, seed=2)
+    teacher = np.where(rows["label"] == 1, 0.85, 0.2)
+    teacher[rows["candidate"].to_numpy() == "lamp"] = 0.7
+    rows = rows.assign(teacher_p_yes=teacher)
+    result = _train(bert_dir, tmp_path / "student", rows=rows, targets="teacher_p_yes")
+    assert result.summary["final_loss"] < result.summary["first_loss"]
+    student = EncoderScorer(tmp_path / "student", dtype="float32", progress=False)
+    p = student.score(TASKS["qc"], rows)
+    assert np.abs(p - teacher).mean() < 0.1
+    assert p[rows["candidate"].to_numpy() == "lamp"].mean() > 0.5  # learned the teacher's view
+
+
+def test_targets_outside_0_1_are_refused(bert_dir, tmp_path) -> None:
+    rows = toy_rows(8).assign(label=[0, 1, 2, 0, 1, 0, 1, 0])
+    with pytest.raises(DataError, match=r"expected numbers in \[0, 1\]"):
+        _train(bert_dir, tmp_path / "bad", rows=rows)
