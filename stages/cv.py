@@ -18,7 +18,7 @@ import click
 
 from relevance import stage
 from relevance.folds.cv import CVParams, cv_task
-from relevance.folds.training import LoraFoldTrainer
+from relevance.folds.training import LoraFoldTrainer, fold_processes
 from relevance.launch import run_launched
 from relevance.model.inputs import InputParams
 from relevance.model.predict import PredictParams
@@ -43,14 +43,15 @@ def main(
     stage.hub_access(params_path)
     params = load_section(CVParams, "cv", params_path)
     train_params = load_train_params(task.name, params_path)
-    # train.<task>.num_processes above 1: the fold models train (DDP) and score in that
-    # many processes, as train@<task> does; predict.num_processes is predict@<task>'s.
-    launcher = train_params.launcher_config
-    if params.folds > 0 and run_launched(train_params.num_processes, launcher_config=launcher):
-        return stage.LAUNCHED  # the launched processes wrote the outputs and metrics
     predict_params = load_section(
         PredictParams, "predict", params_path, skip=("fallback_label", "num_processes")
     )
+    # train.<task>.num_processes above 1: the fold models train (DDP) and score in that
+    # many processes, as train@<task> does; predict.num_processes is predict@<task>'s.
+    if params.folds > 0 and fold_processes(task, train_params, predict_params) > 1:
+        launcher = train_params.launcher_config
+        if run_launched(train_params.num_processes, launcher_config=launcher):
+            return stage.LAUNCHED  # the launched processes wrote the outputs and metrics
     trainer = LoraFoldTrainer(
         task,
         base_model=base_model,

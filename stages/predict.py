@@ -40,7 +40,7 @@ def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
     """Score dev and test rows with the task's trained model."""
     allow_download = stage.hub_access(params_path)
     params = load_section(PredictParams, "predict", params_path, skip=("fallback_label",))
-    if run_launched(params.num_processes):
+    if run_launched(params.num_processes, device=params.device):
         return stage.LAUNCHED  # the launched processes scored and wrote the outputs
     cv = load_section(CVParams, "cv", params_path)
     result = predict_task(

@@ -61,6 +61,13 @@ def test_the_family_follows_the_config(tiny_lm_dir, bert_dir, tmp_path) -> None:
     )
     with pytest.raises(ConfigError, match="neither a causal LM"):
         model_family(t5)
+    qwen = tmp_path / "qwen"
+    qwen.mkdir()
+    (qwen / "config.json").write_text(
+        json.dumps({"architectures": ["Qwen2Model"], "model_type": "qwen2"})
+    )
+    with pytest.raises(ConfigError, match="neither a causal LM"):
+        model_family(qwen)  # a decoder saved without its LM head is no encoder
     with pytest.raises(ConfigError, match=r"no config\.json"):
         model_family(tmp_path)
 
@@ -155,7 +162,9 @@ def test_distillation_moves_the_student_toward_the_teacher(bert_dir, tmp_path) -
     assert p[rows["candidate"].to_numpy() == "lamp"].mean() > 0.5  # learned the teacher's view
 
 
-def test_targets_outside_0_1_are_refused(bert_dir, tmp_path) -> None:
+def test_targets_outside_0_1_and_no_rows_are_refused(bert_dir, tmp_path) -> None:
     rows = toy_rows(8).assign(label=[0, 1, 2, 0, 1, 0, 1, 0])
     with pytest.raises(DataError, match=r"expected numbers in \[0, 1\]"):
         _train(bert_dir, tmp_path / "bad", rows=rows)
+    with pytest.raises(DataError, match="no rows"):
+        _train(bert_dir, tmp_path / "none", rows=rows.head(0), max_steps=3)

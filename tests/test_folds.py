@@ -278,3 +278,20 @@ def test_apply_filter_matches_flags_by_id_in_any_order(action: str) -> None:
         assert out["relabelled"].tolist() == [False, True, False, True]
     assert counts["by_reason"] == {"label_1_model_says_no": 1, "label_0_model_says_yes": 1}
     assert counts["by_language"]["de"]["flagged"] == 2
+
+
+def test_fold_models_stay_in_one_process_with_vllm(caplog) -> None:
+    """vLLM's engine does not start inside a launched group: with predict.backend vllm
+    the fold models train in one process, whatever train.<task>.num_processes says."""
+    import logging
+
+    from relevance.folds.training import fold_processes
+    from relevance.model.predict import PredictParams
+    from relevance.model.train import TrainParams
+    from relevance.schema import TASKS
+
+    train = TrainParams(num_processes=4)
+    assert fold_processes(TASKS["qc"], train, PredictParams(backend="hf")) == 4
+    with caplog.at_level(logging.WARNING):
+        assert fold_processes(TASKS["qc"], train, PredictParams(backend="vllm")) == 1
+    assert "vLLM does not start inside a launched group" in caplog.text

@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,11 @@ def process_state(device: str = "auto") -> Any:
     import torch
     from accelerate import PartialState
 
-    return PartialState(cpu=device == "cpu" or not torch.cuda.is_available())
+    # The Trainer's own default (ddp_timeout 1800 s): rank 0 alone saves and publishes
+    # models while the others wait, longer than NCCL's 10-minute default on a big model.
+    return PartialState(
+        cpu=device == "cpu" or not torch.cuda.is_available(), timeout=timedelta(minutes=30)
+    )
 
 
 def barrier() -> None:
@@ -57,13 +62,14 @@ def barrier() -> None:
         process_state().wait_for_everyone()
 
 
-def check_one_gpu_each(num_processes: int) -> None:
+def check_one_gpu_each(num_processes: int, device: str = "auto") -> None:
     """On a machine with GPUs every process needs its own: NCCL refuses two ranks on one
     GPU ("Duplicate GPU detected"), seen on a one-GPU machine. Said here, before any
-    process starts, with what to change."""
+    process starts, with what to change. Processes told to compute on the CPU (gloo)
+    need no GPU."""
     import torch
 
-    if not torch.cuda.is_available():
+    if device == "cpu" or not torch.cuda.is_available():
         return
     gpus = torch.cuda.device_count()
     if num_processes > gpus:
@@ -94,7 +100,11 @@ def launcher_command(
 
 
 def run_launched(
-    num_processes: int, *, launcher_config: str = "", argv: Sequence[str] | None = None
+    num_processes: int,
+    *,
+    launcher_config: str = "",
+    argv: Sequence[str] | None = None,
+    device: str = "auto",
 ) -> bool:
     """Run this script (``sys.argv``) again in ``num_processes`` processes and wait.
 
@@ -108,7 +118,7 @@ def run_launched(
         raise ConfigError(f"num_processes: expected 1 or more, got {num_processes}")
     if num_processes == 1 or launched():
         return False
-    check_one_gpu_each(num_processes)
+    check_one_gpu_each(num_processes, device)
     command = launcher_command(
         list(sys.argv if argv is None else argv), num_processes=num_processes,
         launcher_config=launcher_config,

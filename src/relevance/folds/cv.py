@@ -16,7 +16,7 @@ from typing import Any
 
 from relevance.errors import ConfigError
 from relevance.folds.plan import FoldTrainer, oof_plan, oof_table
-from relevance.launch import barrier, is_main_process
+from relevance.launch import is_main_process
 from relevance.model.inputs import InputParams, prepare_rows
 from relevance.schema import Task
 from relevance.tables import OOF_SCHEMA, empty_frame, read_table, write_table
@@ -83,7 +83,6 @@ def cv_task(
             shutil.rmtree(models_dir)
         models_dir.mkdir(parents=True)
     trainer.work_dir.mkdir(parents=True, exist_ok=True)  # a DVC output even when CV is off
-    barrier()
     if params.folds == 0:
         if write:
             (models_dir / "NO_CV_MODELS").write_text("cv.folds is 0: no fold models were trained\n")

@@ -31,6 +31,21 @@ from relevance.schema import Task
 log = logging.getLogger(__name__)
 
 
+def fold_processes(task: Task, train_params: TrainParams, predict_params: PredictParams) -> int:
+    """How many processes the fold models of ``task`` train and score in:
+    ``train.<task>.num_processes``, but one with the vLLM backend, whose engine can not
+    start inside a launched group (torch.distributed's world would not be vLLM's)."""
+    processes = train_params.num_processes
+    if processes > 1 and predict_params.backend == "vllm":
+        log.warning(
+            "train.%s.num_processes is %d but predict.backend is vllm: the fold models "
+            "train and score in one process (vLLM does not start inside a launched group)",
+            task.name, processes,
+        )  # fmt: skip
+        return 1
+    return processes
+
+
 def train_fold_models(
     rows: pd.DataFrame,
     plan: Plan,

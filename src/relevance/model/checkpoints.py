@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from relevance.errors import ConfigError
+from relevance.launch import barrier, is_main_process, launched
 from relevance.model.heads import read_prompt_meta, write_prompt_meta
 from relevance.model.prompt import DEFAULT_TEMPLATE, PROMPT_VERSIONS
 from relevance.modelfolder import check_safetensors, folder_revision, normalise_model_folder
@@ -86,11 +86,6 @@ _CHECKPOINT_WEIGHTS = (
 # Prefix of a set-aside incomplete checkpoint: the Trainer's ^checkpoint-(\d+)$ pattern
 # (resume, rotation) no longer matches it.
 INCOMPLETE_PREFIX = "incomplete-"
-
-
-def _rank_zero() -> bool:
-    """One writer under `accelerate launch`/torchrun (they set RANK); the others skip."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 @dataclass(frozen=True)
@@ -296,7 +291,7 @@ def last_complete_checkpoint(out_dir: Path) -> str | None:
         incomplete.append((path, defect))
     then = f"resuming from {last.name}" if last else "no complete checkpoint left: starting over"
     for path, defect in incomplete:
-        if _rank_zero():
+        if is_main_process():
             _set_aside(path, defect, then)
         else:
             logger.warning("%s is incomplete (%s): skipping it, %s", path, defect, then)
@@ -333,7 +328,7 @@ def check_resume(out_dir: Path, run: Mapping[str, Any], *, restart_on_mismatch: 
             f"delete {out_dir} to start over, or restore the settings to resume"
         )
     logger.warning("%s belongs to another run (%s): starting over", last, "; ".join(diffs))
-    if _rank_zero():
+    if is_main_process():
         # Set-aside incomplete checkpoints of that run go too: nothing resumes them.
         for old in [
             *out_dir.glob("checkpoint-*"),
@@ -374,10 +369,27 @@ def _earlier_summary(out_dir: Path, config: Mapping[str, Any], step: int) -> dic
 
 def resume_point(out_dir: Path, run: Mapping[str, Any], *, restart_on_mismatch: bool) -> Resume:
     """Check ``out_dir``'s checkpoints against ``run`` (:func:`check_resume`), record
-    ``run`` there for the next attempt, and say where this run starts."""
+    ``run`` there for the next attempt, and say where this run starts.
+
+    In a launched group rank 0 decides first (it alone deletes another run's checkpoints
+    and records this run) and the other ranks read the folder it left: deciding at the
+    same time, a rank could pick a checkpoint rank 0 is deleting, and a group whose
+    ranks train different step counts hangs."""
+
+    def decide() -> Resume:
+        return _resume_point(out_dir, run, restart_on_mismatch=restart_on_mismatch)
+
+    if not launched():
+        return decide()
+    resume = decide() if is_main_process() else None
+    barrier()
+    return resume if resume is not None else decide()
+
+
+def _resume_point(out_dir: Path, run: Mapping[str, Any], *, restart_on_mismatch: bool) -> Resume:
     checkpoint = check_resume(out_dir, run, restart_on_mismatch=restart_on_mismatch)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if _rank_zero():
+    if is_main_process():
         (out_dir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
     if checkpoint is None:
         return Resume()
@@ -461,7 +473,7 @@ def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
     """
     out_dir = Path(out_dir)
     summary = dict(result.summary)
-    if not _rank_zero():
+    if not is_main_process():
         return summary
     out_dir.mkdir(parents=True, exist_ok=True)
     moves = [(result.adapter_dir, out_dir / ADAPTER_DIR)]

@@ -37,6 +37,11 @@ from relevance.schema import Task
 logger = logging.getLogger(__name__)
 
 FAMILIES = ("causal_lm", "encoder")
+# Bidirectional encoders with a sequence-classification class in transformers.
+ENCODER_MODEL_TYPES = frozenset(
+    {"bert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "electra", "distilbert",
+     "camembert", "mpnet", "modernbert", "xlm"}
+)  # fmt: skip
 METHODS = ("full", "lora")
 ENCODER_META_FILE = "relevance_encoder.json"
 # e5's convention: both sides prefixed, the candidate as the passage.
@@ -48,9 +53,10 @@ def model_family(folder: str | Path) -> str:
     """``"causal_lm"`` or ``"encoder"``, from the ``architectures`` of ``folder``'s
     config.json (a sentence-transformers folder keeps it at its top level too).
 
-    Any ``*ForCausalLM`` / ``*LMHeadModel`` is a causal LM; a ``*Model``,
-    ``*ForMaskedLM`` or ``*ForSequenceClassification`` that is no decoder and no
-    encoder-decoder is an encoder. Anything else is a ConfigError naming the file.
+    Any ``*ForCausalLM`` / ``*LMHeadModel`` is a causal LM; an encoder is a model type of
+    :data:`ENCODER_MODEL_TYPES` saved as ``*Model``, ``*ForMaskedLM`` or
+    ``*ForSequenceClassification`` (a decoder saved as ``*Model``, e.g. ``Qwen2Model``,
+    is not one). Anything else is a ConfigError naming the file.
     """
     path = Path(folder) / "config.json"
     if not path.is_file():
@@ -61,15 +67,16 @@ def model_family(folder: str | Path) -> str:
         return "causal_lm"
     encoder_like = ("Model", "ForMaskedLM", "ForSequenceClassification")
     if (
-        names
+        config.get("model_type") in ENCODER_MODEL_TYPES
+        and names
         and all(n.endswith(encoder_like) for n in names)
         and not config.get("is_decoder", False)
-        and not config.get("is_encoder_decoder", False)
     ):
         return "encoder"
     raise ConfigError(
-        f"{path}: architectures {names} are neither a causal LM (*ForCausalLM) nor an "
-        "encoder (*Model, *ForMaskedLM, *ForSequenceClassification without is_decoder)"
+        f"{path}: model type {config.get('model_type')!r}, architectures {names}: neither "
+        "a causal LM (*ForCausalLM) nor an encoder of the types "
+        f"{sorted(ENCODER_MODEL_TYPES)} (*Model, *ForMaskedLM, *ForSequenceClassification)"
     )
 
 
@@ -193,6 +200,8 @@ def train_encoder(
 
     if model_family(model_dir) != "encoder":
         raise ConfigError(f"{model_dir} is not an encoder (see model_family)")
+    if rows.empty:
+        raise DataError(f"no rows to train the {task.name} encoder on")
     values = pd.to_numeric(rows[targets], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values) | (values < 0) | (values > 1)
     if bad.any():
@@ -321,6 +330,7 @@ class EncoderScorer:
         if self.meta["method"] == "lora":
             from peft import PeftModel
 
+            check_safetensors(self.model_dir, label="encoder adapter")
             base = load_encoder(self.meta["base_model"], pad_token_id=self.tokenizer.pad_token_id)
             model = PeftModel.from_pretrained(base, self.model_dir).merge_and_unload()
         else:
