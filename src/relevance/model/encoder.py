@@ -36,7 +36,6 @@ from relevance.schema import Task
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("causal_lm", "encoder")
 # Bidirectional encoders with a sequence-classification class in transformers.
 ENCODER_MODEL_TYPES = frozenset(
     {"bert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "electra", "distilbert",
@@ -168,10 +167,9 @@ def load_encoder(
 
 def _collate(tokenizer: Any, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     features = [{k: v for k, v in item.items() if k != "target"} for item in batch]
-    padded = tokenizer.pad(features, return_tensors="pt")
-    if "target" in batch[0]:
-        padded["target"] = torch.tensor([item["target"] for item in batch], dtype=torch.float32)
-    return dict(padded)
+    padded = dict(tokenizer.pad(features, return_tensors="pt"))
+    padded["target"] = torch.tensor([item["target"] for item in batch], dtype=torch.float32)
+    return padded
 
 
 @dataclasses.dataclass(frozen=True)

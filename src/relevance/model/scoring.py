@@ -165,22 +165,10 @@ class HFScorer:
                 self.model_dir, head=found, dtype=self.dtype, pad_token_id=self._pad_id
             )
         else:
-            from peft import PeftModel
-
-            # Merge in fp32 and round once: LoRA deltas added to bf16 weights would be
-            # rounded away wherever they are below half a bf16 step of the weight. A
-            # seq_cls adapter also carries its trained `score` head (peft modules_to_save),
-            # which replaces the fresh one the load draws.
-            model = load_head_model(
-                self.model_dir, head=found, dtype=torch.float32, pad_token_id=self._pad_id
-            )
-            with peft_wrapping():
-                model = PeftModel.from_pretrained(model, self.adapter_dir).merge_and_unload()
-            if self.dtype != torch.float32:
-                # Parameters only, as a load with dtype=bf16 does: buffers such as the
-                # RoPE inv_freq stay fp32 (a whole-model .to() would cast them too).
-                for param in model.parameters():
-                    param.data = param.data.to(self.dtype)
+            model = merged_model(
+                self.model_dir, self.adapter_dir, head=found, dtype=self.dtype,
+                pad_token_id=self._pad_id,
+            )  # fmt: skip
         model.eval().to(self.device)
         self.model = model
         self._body = decoder_body(model)
@@ -451,19 +439,41 @@ def resolve_adapter_mode(mode: str) -> str:
     return mode
 
 
-def merge_adapter(base: Path, adapter: Path, out: Path) -> Path:
-    """A yes/no LoRA ``adapter`` merged into ``base`` in fp32 (bf16 weights would round
-    small deltas away), saved as a bf16 safetensors folder with the base's tokenizer
-    and the adapter's prompt meta: what ``train.<task>.merge: true`` saves, rounded once
-    to bf16 as a bf16 load of it would be. Returns ``out``."""
-    from peft import PeftModel
-    from transformers import AutoTokenizer
+def merged_model(
+    base: str | Path,
+    adapter: str | Path,
+    *,
+    head: str,
+    dtype: torch.dtype,
+    pad_token_id: int | None = None,
+) -> torch.nn.Module:
+    """``base`` with the LoRA ``adapter`` merged in, its parameters in ``dtype``.
 
-    model = load_head_model(base, head="yes_no", dtype=torch.float32)
+    Merged in fp32 and rounded once: LoRA deltas added to bf16 weights would be rounded
+    away wherever they are below half a bf16 step of the weight. A seq_cls adapter also
+    carries its trained `score` head (peft modules_to_save), which replaces the fresh one
+    the load draws. Parameters only are cast, as a load with dtype=bf16 does: buffers
+    such as the RoPE inv_freq stay fp32 (a whole-model .to() would cast them too).
+    """
+    from peft import PeftModel
+
+    model = load_head_model(base, head=head, dtype=torch.float32, pad_token_id=pad_token_id)
     with peft_wrapping():
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    for param in model.parameters():  # parameters only: buffers (RoPE) stay fp32
-        param.data = param.data.to(torch.bfloat16)
+    if dtype != torch.float32:
+        for param in model.parameters():
+            param.data = param.data.to(dtype)
+    return model
+
+
+def merge_adapter(base: Path, adapter: Path, out: Path) -> Path:
+    """A yes/no LoRA ``adapter`` merged into ``base`` (:func:`merged_model`) and saved as
+    a bf16 safetensors folder with the base's tokenizer and the adapter's prompt meta:
+    what ``train.<task>.merge: true`` saves, rounded once to bf16 as a bf16 load of it
+    would be. Returns ``out``."""
+    from transformers import AutoTokenizer
+
+    model = merged_model(base, adapter, head="yes_no", dtype=torch.bfloat16)
     model.config.dtype = torch.bfloat16
     model.save_pretrained(out, safe_serialization=True)
     AutoTokenizer.from_pretrained(base).save_pretrained(out)
