@@ -79,7 +79,7 @@ def main(
         flagged_rows,
         self_validate,
     )
-    from relevance.folds.training import LoraFoldTrainer
+    from relevance.folds.training import ModelFoldTrainer
     from relevance.kvstore import KeyValueStore
     from relevance.model.checkpoints import publish_model
     from relevance.model.predict import PredictParams
@@ -179,7 +179,7 @@ def main(
         full = table(True, True)
         selfval_config = load_section(SelfValParams, "selfval", params)
         start = time.perf_counter()
-        trainer = LoraFoldTrainer(
+        trainer = ModelFoldTrainer(
             task=task, base_model=LLM, train_params=train_config,
             predict_params=predict_params, work_dir=tmp / "selfval",
         )  # fmt: skip

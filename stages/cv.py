@@ -18,7 +18,7 @@ import click
 
 from relevance import stage
 from relevance.folds.cv import CVParams, cv_task
-from relevance.folds.training import LoraFoldTrainer, fold_processes
+from relevance.folds.training import ModelFoldTrainer, fold_processes
 from relevance.launch import run_launched
 from relevance.model.inputs import InputParams
 from relevance.model.predict import PredictParams
@@ -31,7 +31,7 @@ from relevance.schema import Task
 @stage.task_option
 @stage.path_option("--train", "Training rows with folds (filter@<task>).")
 @stage.path_option("--pivot", "pivot@<task> output.")
-@stage.path_option("--base-model", "Base LLM folder.")
+@stage.path_option("--base-model", "Base model folder (causal LM or encoder).")
 @stage.path_option("--work-dir", "Checkpoints of the fold models (kept between runs).")
 @stage.path_option("--models-dir", "Where fold-<k>/ models are published.")
 @stage.path_option("--oof", "Parquet out: out-of-fold p(yes) of every training row.")
@@ -48,11 +48,11 @@ def main(
     )
     # train.<task>.num_processes above 1: the fold models train (DDP) and score in that
     # many processes, as train@<task> does; predict.num_processes is predict@<task>'s.
-    if params.folds > 0 and fold_processes(task, train_params, predict_params) > 1:
+    if params.folds > 0 and fold_processes(task, base_model, train_params, predict_params) > 1:
         launcher = train_params.launcher_config
         if run_launched(train_params.num_processes, launcher_config=launcher):
             return stage.LAUNCHED  # the launched processes wrote the outputs and metrics
-    trainer = LoraFoldTrainer(
+    trainer = ModelFoldTrainer(
         task,
         base_model=base_model,
         train_params=train_params,

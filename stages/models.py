@@ -1,4 +1,5 @@
-"""DVC stage models: materialise the base LLM and embedder as local folders.
+"""DVC stage models: materialise the base LLM (the backbone), the embedder and the
+translating LLM (when not the base LLM) as local folders.
 
 Every downstream result depends on these folders' DVC hashes; metrics/models.json
 records each model's source, version and the sha256 of every file.
@@ -21,6 +22,9 @@ from relevance.params import load_section
 @stage.command
 @stage.path_option("--llm-out", "Folder for the causal LLM (transformers, safetensors).")
 @stage.path_option("--embedder-out", "Folder for the embedder (sentence-transformers).")
+@stage.path_option(
+    "--translator-out", "Folder for the translating LLM (a marker when it is the llm)."
+)
 @stage.metrics_option
 def main(params_path: str, **paths: Path) -> dict[str, Any]:
     """Convert or copy the configured base models (offline unless downloads are allowed)."""

@@ -18,7 +18,7 @@ import click
 
 from relevance import stage
 from relevance.folds.selfval import SelfValParams, selfval_task
-from relevance.folds.training import LoraFoldTrainer, fold_processes
+from relevance.folds.training import ModelFoldTrainer, fold_processes
 from relevance.launch import run_launched
 from relevance.model.predict import PredictParams
 from relevance.model.train import load_train_params
@@ -29,7 +29,7 @@ from relevance.schema import Task
 @stage.command
 @stage.task_option
 @stage.path_option("--train", "Assembled training rows (assemble@<task>).")
-@stage.path_option("--base-model", "Base causal LM folder.")
+@stage.path_option("--base-model", "Base model folder (causal LM or encoder).")
 @stage.path_option(
     "--work-dir", "Filter models' checkpoints (kept between runs, so a rerun resumes)."
 )
@@ -48,11 +48,11 @@ def main(
     )
     # train.<task>.num_processes above 1: the fold models train (DDP) and score in that
     # many processes, as train@<task> does; predict.num_processes is predict@<task>'s.
-    if params.enabled and fold_processes(task, train_params, predict_params) > 1:
+    if params.enabled and fold_processes(task, base_model, train_params, predict_params) > 1:
         launcher = train_params.launcher_config
         if run_launched(train_params.num_processes, launcher_config=launcher):
             return stage.LAUNCHED  # the launched processes wrote the outputs and metrics
-    trainer = LoraFoldTrainer(
+    trainer = ModelFoldTrainer(
         task,
         base_model=base_model,
         train_params=train_params,

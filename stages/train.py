@@ -1,4 +1,5 @@
-"""DVC stage train@<task>: LoRA fine-tuning of the base LLM to answer yes/no.
+"""DVC stage train@<task>: LoRA fine-tuning of the base LLM to answer yes/no, or
+training of an encoder cross-encoder when the base model is one (models.llm).
 
 Checkpoints go to --checkpoints (a persistent, uncached folder), so an interrupted
 `dvc repro` resumes from the last one; the finished adapter (and merged model) go to
@@ -16,15 +17,16 @@ import click
 
 from relevance import stage
 from relevance.launch import run_launched
+from relevance.model.backbone import train_task, training_processes
 from relevance.model.inputs import InputParams
-from relevance.model.train import load_train_params, train_task
+from relevance.model.train import load_train_params
 from relevance.params import load_section
 from relevance.schema import Task
 
 
 @stage.command
 @stage.task_option
-@stage.path_option("--base-model", "Base causal LM folder (models stage).")
+@stage.path_option("--base-model", "Base model folder (models stage): causal LM or encoder.")
 @stage.path_option("--train", "Training rows (filter@<task>: query, candidate, lang, label).")
 @stage.path_option("--pivot", "English pivot of every query (pivot@<task>; empty when off).")
 @stage.path_option(
@@ -34,10 +36,11 @@ from relevance.schema import Task
 @stage.path_option("--out-dir", "Where adapter/ (and merged/) are written.")
 @stage.metrics_option
 def main(task: Task, params_path: str, **paths: Path) -> dict[str, Any]:
-    """Fine-tune a LoRA adapter on one task's training rows."""
+    """Fine-tune the base model on one task's training rows."""
     stage.hub_access(params_path)
     params = load_train_params(task.name, params_path)
-    if run_launched(params.num_processes, launcher_config=params.launcher_config):
+    processes = training_processes(paths["base_model"], params, stage=f"train@{task.name}")
+    if run_launched(processes, launcher_config=params.launcher_config):
         return stage.LAUNCHED  # the launched processes trained and wrote the outputs
     result = train_task(
         task, params=params, inputs=load_section(InputParams, "input", params_path), **paths

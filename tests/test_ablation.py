@@ -133,6 +133,12 @@ def test_every_configuration_is_a_set_of_valid_overrides() -> None:
     assert CONFIGS[BASELINE] == {
         "augment.translate": False, "augment.negatives": False, "selfval.enabled": False,
     }  # fmt: skip
+    from relevance.check_params import valid_keys
+
+    valid = set(valid_keys())
+    for name, overrides in CONFIGS.items():
+        assert set(overrides) <= valid, (name, sorted(set(overrides) - valid))
+    assert CONFIGS["encoder-backbone"]["train.qi.method"] == "full"
 
 
 def _scripted_dvc(monkeypatch, statuses: list[str]) -> list[tuple[str, ...]]:

@@ -3,6 +3,7 @@ detection, the loss, full and LoRA fine-tuning, scoring, distillation targets.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -169,3 +170,59 @@ def test_targets_outside_0_1_and_no_rows_are_refused(bert_dir, tmp_path) -> None
         _train(bert_dir, tmp_path / "bad", rows=rows)
     with pytest.raises(DataError, match="no rows"):
         _train(bert_dir, tmp_path / "none", rows=rows.head(0), max_steps=3)
+
+
+def test_tapt_continues_from_the_other_tasks_encoder(bert_dir, tmp_path) -> None:
+    """train_model on an encoder base: a full run publishes merged/; a second run with
+    init_adapter starts from it (its head included) rather than from the base."""
+    from relevance.model.backbone import tapt_init, train_model
+    from relevance.model.train import TrainParams
+
+    config = TrainParams(
+        method="full", learning_rate=3e-3, epochs=10, per_device_batch_size=16, max_length=48,
+        warmup_ratio=0.0, bf16=False, seed=3,
+    )  # fmt: skip
+    rows = toy_rows(96)
+    first = train_model(
+        model_dir=bert_dir, task=TASKS["qi"], rows=rows, config=config, out_dir=tmp_path / "tapt",
+        progress=False,
+    )  # fmt: skip
+    assert first.adapter_dir is None and first.merged_dir == tmp_path / "tapt" / "merged"
+    init = tapt_init(tmp_path / "tapt")
+    zero_steps = dataclasses.replace(config, max_steps=1, learning_rate=1e-12)
+    second = train_model(
+        model_dir=bert_dir, task=TASKS["qc"], rows=rows, config=zero_steps,
+        out_dir=tmp_path / "qc", init_adapter=init, progress=False,
+    )  # fmt: skip
+    before, after = (
+        load_file(init / "model.safetensors"),
+        load_file(second.merged_dir / "model.safetensors"),
+    )
+    # One step at a vanishing rate: the continued model is the TAPT model (head too).
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    with pytest.raises(ConfigError, match="trains with LoRA only"):
+        from tiny_lm import build_tiny_lm
+
+        train_model(
+            model_dir=build_tiny_lm(tmp_path / "lm"), task=TASKS["qc"], rows=rows,
+            config=config, out_dir=tmp_path / "lm-run", progress=False,
+        )  # fmt: skip
+
+
+def test_distillation_targets_and_side_by_side_report() -> None:
+    from relevance.model.distill import DistillParams, side_by_side, soft_targets
+
+    np.testing.assert_allclose(
+        soft_targets(np.array([1, 0]), np.array([0.6, 0.3]), label_weight=0.25), [0.7, 0.225]
+    )
+    dev = pd.DataFrame(
+        {"id": [1, 2, 3, 4, 5], "label": pd.array([1, 0, 1, 0, None], dtype="Int8"),
+         "teacher": [0.9, 0.1, 0.8, 0.3, 0.5], "student": [0.6, 0.7, 0.8, 0.2, 0.5]}
+    )  # fmt: skip
+    tfidf = pd.Series([0.1, 0.9, 0.2, 0.8, 0.5], index=[1, 2, 3, 4, 5])
+    report = side_by_side(dev, teacher="teacher", student="student", tfidf=tfidf)
+    assert report["labelled"] == 4
+    assert report["teacher"]["auc"] == 1.0 and report["student"]["auc"] == 0.75
+    assert report["tfidf_auc"] == 0.0 and report["all_positive_f1"] == pytest.approx(2 / 3)
+    with pytest.raises(ConfigError, match="label_weight"):
+        DistillParams(label_weight=1.5)

@@ -280,10 +280,15 @@ def test_apply_filter_matches_flags_by_id_in_any_order(action: str) -> None:
     assert counts["by_language"]["de"]["flagged"] == 2
 
 
-def test_fold_models_stay_in_one_process_with_vllm(caplog) -> None:
+def test_fold_models_stay_in_one_process_with_vllm_or_an_encoder(
+    caplog, tiny_lm_dir, tmp_path
+) -> None:
     """vLLM's engine does not start inside a launched group: with predict.backend vllm
-    the fold models train in one process, whatever train.<task>.num_processes says."""
+    the fold models train in one process, whatever train.<task>.num_processes says. An
+    encoder backbone trains in one process too."""
     import logging
+
+    from tiny_lm import build_tiny_bert
 
     from relevance.folds.training import fold_processes
     from relevance.model.predict import PredictParams
@@ -291,7 +296,10 @@ def test_fold_models_stay_in_one_process_with_vllm(caplog) -> None:
     from relevance.schema import TASKS
 
     train = TrainParams(num_processes=4)
-    assert fold_processes(TASKS["qc"], train, PredictParams(backend="hf")) == 4
+    hf, vllm = PredictParams(backend="hf"), PredictParams(backend="vllm")
+    assert fold_processes(TASKS["qc"], tiny_lm_dir, train, hf) == 4
     with caplog.at_level(logging.WARNING):
-        assert fold_processes(TASKS["qc"], train, PredictParams(backend="vllm")) == 1
+        assert fold_processes(TASKS["qc"], tiny_lm_dir, train, vllm) == 1
+        assert fold_processes(TASKS["qc"], build_tiny_bert(tmp_path / "bert"), train, hf) == 1
     assert "vLLM does not start inside a launched group" in caplog.text
+    assert "is an encoder: it trains in one process" in caplog.text

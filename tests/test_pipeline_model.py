@@ -179,6 +179,61 @@ def test_option_cv_fold_ensemble(project: Path) -> None:
     assert sum(f["rows"] for f in cv["per_fold"]) == _metrics(project, "filter_qc")["rows_out"]
 
 
+def test_encoder_backbone_through_the_whole_graph(project: Path, tmp_path: Path) -> None:
+    """models.llm an encoder (a tiny BERT): self-validation's filter models, the CV fold
+    ensemble, training and prediction all train and score the encoder, on the English
+    pivot; the tiny LM translates (models.translator); the distilled student learns the
+    encoder teacher. One experiment, as README shows it."""
+    from tiny_lm import build_tiny_bert
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    lm = params["models"]["llm"]  # path:<the tiny LM>
+    bert = build_tiny_bert(tmp_path / "bert")
+    ran = _experiment(
+        project, f"models.llm=path:{bert}", f"models.translator={lm}", "train.qc.method=full",
+        "train.qc.max_length=64", "cv.folds=2", "cv.ensemble=true", "input.pivot_en=true",
+        "distill.enabled=true", "distill.epochs=1", "tasks=[qc]",
+    )  # fmt: skip
+    assert {"models", "selfval@qc", "cv@qc", "train@qc", "predict@qc", "distill@qc"} <= ran
+    models = _metrics(project, "models")
+    assert models["translator"]["source"].startswith("path:")
+    # The encoder was fully fine-tuned (merged/: a whole model, no adapter).
+    encoder_meta = json.loads((project / "models/qc/merged/relevance_encoder.json").read_text())
+    assert encoder_meta["method"] == "full" and not (project / "models/qc/adapter").exists()
+    assert (project / "models/cv/qc/fold-1/merged/relevance_encoder.json").is_file()
+    assert _metrics(project, "selfval_qc")["rows_in"] > 0
+    dev = pd.read_parquet(project / "data/predictions/qc/dev.parquet")
+    # A tiny random encoder after one epoch, scored in bf16: few distinct values, not one.
+    assert dev["p_yes"].between(0, 1).all() and dev["p_yes"].nunique() > 1
+    assert len(_metrics(project, "predict_qc")["dev"]["members"]) == 2  # the fold encoders
+    train = _metrics(project, "train_qc")
+    assert train["input"]["pivoted"] + train["input"]["no_pivot"] > 0  # the pivot reached it
+    distill = _metrics(project, "distill_qc")
+    assert (
+        distill["enabled"] and distill["train_rows"] == _metrics(project, "filter_qc")["rows_out"]
+    )
+    assert {"auc", "f1_best"} <= set(distill["dev"]["student"]) and "tfidf_auc" in distill["dev"]
+    student = pd.read_parquet(project / "data/distill/qc/dev.parquet")
+    assert len(student) == len(dev)
+
+
+def test_encoder_backbone_without_a_translator_is_refused(project: Path, tmp_path: Path) -> None:
+    """An encoder cannot translate: with models.translator left at llm the first stage
+    that translates stops and says what to set."""
+    from tiny_lm import build_tiny_bert
+
+    bert = build_tiny_bert(tmp_path / "bert")
+    _run(["git", "checkout", "--", "."], project)
+    _run([*DVC, "checkout", "--force"], project)
+    result = subprocess.run(
+        [*DVC, "exp", "run", "-S", f"models.llm=path:{bert}", "-S", "tasks=[qc]"],
+        cwd=project, env=run_env(project), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "is an encoder, and translation needs a causal LM" in result.stdout + result.stderr
+    assert "models.translator" in result.stdout + result.stderr
+
+
 def test_remote_round_trip_reruns_nothing(project: Path, tmp_path: Path) -> None:
     """How a team shares results: push the reproduced graph to a DVC remote, clone the git
     repository afresh, `dvc pull`; the clone is up to date and `dvc repro` runs nothing."""

@@ -125,10 +125,12 @@ def test_translation_inputs_build_the_setup_after_switching_hub_access(
     args = ["--ingested", "rows", "--llm", "llm", "--embedder", "emb", "--params", str(params)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    folders = {"llm": Path("llm"), "embedder": Path("emb"), "cache_dir": None}
+    # No --translator: the base LLM translates.
+    folders = {"llm": Path("llm"), "translator": Path("llm"), "embedder": Path("emb"),
+               "cache_dir": None}  # fmt: skip
     assert built == [
         (str(params), {**folders, "allow_download": False}, "1"),  # offline before building
         (Path("rows"), "the setup"),
     ]
     options = [p.opts[0] for p in main.params]
-    assert options[-4:] == ["--ingested", "--llm", "--embedder", "--cache-dir"]
+    assert options[-5:] == ["--ingested", "--llm", "--translator", "--embedder", "--cache-dir"]

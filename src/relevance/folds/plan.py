@@ -8,7 +8,7 @@ loop over the grouped folds of ``split@<task>``:
    row is scored by a model that trained on it; ``in-sample`` (self-validation only,
    the paper) trains one model on every row and scores every row.
 2. A :class:`FoldTrainer` trains and scores the models of a plan. The stages pass
-   :class:`relevance.folds.training.LoraFoldTrainer` (the task's LoRA recipe and the
+   :class:`relevance.folds.training.ModelFoldTrainer` (the task's LoRA recipe and the
    scorer of ``predict@<task>``); tests pass a few lines that return hand-written
    scores. So this module, ``selfval`` and ``cv`` never import the training code, and
    the stages that only read their outputs (``filter``, ``evaluate``, ``predict``) do

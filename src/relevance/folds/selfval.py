@@ -273,7 +273,7 @@ def self_validate(
         rows: the assembled training rows (``id``, ``fold``, ``label``, prompt columns).
         params: ``mode`` and ``folds`` plan the filter models.
         trainer: trains and scores them (the stage's
-            :class:`relevance.folds.training.LoraFoldTrainer`).
+            :class:`relevance.folds.training.ModelFoldTrainer`).
 
     Returns:
         ``(scores, summary)``: scores as the trainer returns them (every row scored

@@ -1,7 +1,8 @@
-"""Training and scoring the fold models of a plan with the task's LoRA recipe.
+"""Training and scoring the fold models of a plan with the task's recipe (either backbone
+family, :mod:`relevance.model.backbone`).
 
 The one module of the wing that imports the training code: only the ``selfval`` and
-``cv`` stage scripts import it, and hand a :class:`LoraFoldTrainer` to
+``cv`` stage scripts import it, and hand a :class:`ModelFoldTrainer` to
 :func:`relevance.folds.selfval.selfval_task` or :func:`relevance.folds.cv.cv_task`.
 Each model is trained with ``train.<task>`` (so a filter model sees the data the way
 the final model will) and scores its rows with the scorer of ``predict@<task>``. In a
@@ -23,19 +24,24 @@ import pandas as pd
 
 from relevance.folds.plan import Plan
 from relevance.launch import barrier
+from relevance.model.backbone import train_model, training_processes
 from relevance.model.checkpoints import publish_model
 from relevance.model.predict import PredictParams, score_rows, scorer_for
-from relevance.model.train import TrainParams, train_lora
+from relevance.model.train import TrainParams
 from relevance.schema import Task
 
 log = logging.getLogger(__name__)
 
 
-def fold_processes(task: Task, train_params: TrainParams, predict_params: PredictParams) -> int:
+def fold_processes(
+    task: Task, base_model: Path, train_params: TrainParams, predict_params: PredictParams
+) -> int:
     """How many processes the fold models of ``task`` train and score in:
-    ``train.<task>.num_processes``, but one with the vLLM backend, whose engine can not
-    start inside a launched group (torch.distributed's world would not be vLLM's)."""
-    processes = train_params.num_processes
+    ``train.<task>.num_processes``, but one for an encoder backbone
+    (:func:`relevance.model.backbone.training_processes`) and one with the vLLM backend,
+    whose engine can not start inside a launched group (torch.distributed's world would
+    not be vLLM's)."""
+    processes = training_processes(base_model, train_params, stage=f"fold models of {task.name}")
     if processes > 1 and predict_params.backend == "vllm":
         log.warning(
             "train.%s.num_processes is %d but predict.backend is vllm: the fold models "
@@ -67,7 +73,7 @@ def train_fold_models(
             ``train@<task>``).
         publish_dir: when given, model k is moved to ``<publish_dir>/fold-<k>/``
             (``adapter/``, ``merged/``), as ``train@<task>`` publishes its model.
-        init_adapter: start every model from this LoRA adapter (TAPT).
+        init_adapter: start every model from this trained model folder (TAPT).
 
     Returns:
         ``(scores, models)``: scores has ``id``, ``fold``, ``model`` and ``p_yes`` in the
@@ -84,7 +90,7 @@ def train_fold_models(
             "fold model %d/%d: training on %d rows, scoring %d",
             k + 1, len(plan), len(train_idx), len(score_idx),
         )  # fmt: skip
-        result = train_lora(
+        result = train_model(
             model_dir=base_model,
             task=task,
             rows=rows.iloc[train_idx].reset_index(drop=True),
@@ -127,7 +133,7 @@ def train_fold_models(
 
 
 @dataclasses.dataclass(frozen=True)
-class LoraFoldTrainer:
+class ModelFoldTrainer:
     """:func:`train_fold_models` with its settings bound: the
     :class:`relevance.folds.plan.FoldTrainer` the selfval and cv stages pass on."""
 

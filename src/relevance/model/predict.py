@@ -25,6 +25,7 @@ import torch
 
 from relevance.errors import ConfigError, DataError
 from relevance.launch import is_main_process, launched, process_state
+from relevance.model.encoder import ENCODER_META_FILE, EncoderScorer
 from relevance.model.inputs import InputParams, prepare_rows
 from relevance.model.scoring import ADAPTER_MODES, check_yes_no_for_vllm, make_scorer
 from relevance.schema import Task
@@ -89,6 +90,9 @@ def scorer_for(
 ) -> Any:
     """The scorer for a trained model folder (``merged/`` if present, else base + adapter).
 
+    An encoder (its folder holds :data:`relevance.model.encoder.ENCODER_META_FILE`)
+    scores with :class:`relevance.model.encoder.EncoderScorer` whatever the backend.
+
     A merged model loads straight into bf16, the fastest CPU path (DESIGN.md). The head
     (yes/no or seq_cls) comes from the folder's prompt meta; a seq_cls model with the
     vllm backend is a ConfigError (hf only). ``allow_download`` (``models.allow_download``)
@@ -101,6 +105,17 @@ def scorer_for(
         target, extra = base_model, {"adapter_dir": adapter}
     else:
         raise DataError(f"{model_dir}: no merged/ or adapter/ folder: run train first")
+    trained = merged if merged.is_dir() else adapter
+    if (trained / ENCODER_META_FILE).is_file():
+        if params.backend != "hf":
+            log.warning(
+                "%s is an encoder: it scores with the encoder scorer (predict.backend %s "
+                "serves causal LMs)", trained, params.backend,
+            )  # fmt: skip
+        return EncoderScorer(
+            trained, batch_size=params.batch_size, device=params.device, dtype=params.dtype,
+            base_model=base_model,
+        )  # fmt: skip
     if params.backend == "vllm":
         check_yes_no_for_vllm(merged if merged.is_dir() else adapter)
     if params.backend == "hf":
@@ -340,6 +355,24 @@ def predict_ensemble(
 # ------------------------------------------------------------------ the stage
 
 
+def prepared_splits(
+    task: Task, *, ingested: Path, pivot: Path, inputs: InputParams
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]]]:
+    """The dev (and, when ingested, test) rows of ``task`` with the input options of
+    training applied (English pivot from ``pivot``), and per split what they did."""
+    if not (ingested / "dev.parquet").is_file():
+        raise DataError(f"{ingested}/dev.parquet not found: run ingest@{task.name} first")
+    english = read_table(pivot, made_by=f"pivot@{task.name}")
+    splits, input_counts = {}, {}
+    for split in ("dev", "test"):
+        if (ingested / f"{split}.parquet").is_file():
+            rows = pd.read_parquet(ingested / f"{split}.parquet")
+            splits[split], input_counts[split] = prepare_rows(
+                rows, params=inputs, pivot=english, split=split
+            )
+    return splits, input_counts
+
+
 def predict_task(
     task: Task,
     *,
@@ -362,18 +395,9 @@ def predict_task(
     ``ensemble_size`` 0 scores ``model_dir`` (train@<task>); K >= 2 averages the K fold
     models ``cv_models/fold-*`` (``cv.ensemble``) with ``weights`` (empty: equal).
     """
-    if not (ingested / "dev.parquet").is_file():
-        raise DataError(f"{ingested}/dev.parquet not found: run ingest@{task.name} first")
     if launched():
         process_state(params.device)  # joins the group; on GPUs, this rank's device is current
-    english = read_table(pivot, made_by=f"pivot@{task.name}")
-    splits, input_counts = {}, {}
-    for split in ("dev", "test"):
-        if (ingested / f"{split}.parquet").is_file():
-            rows = pd.read_parquet(ingested / f"{split}.parquet")
-            splits[split], input_counts[split] = prepare_rows(
-                rows, params=inputs, pivot=english, split=split
-            )
+    splits, input_counts = prepared_splits(task, ingested=ingested, pivot=pivot, inputs=inputs)
     if ensemble_size:
         members = sorted(cv_models.glob("fold-*"))
         if len(members) != ensemble_size:

@@ -21,8 +21,9 @@ from typing import Any
 import pandas as pd
 
 from relevance.errors import DataError
+from relevance.model.backbone import train_model
 from relevance.model.checkpoints import publish_model
-from relevance.model.train import TrainParams, train_lora
+from relevance.model.train import TrainParams
 from relevance.schema import TASKS, Task
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def tapt_task(
             "train.%s.num_processes is %d: tapt@%s trains in one process", task.name,
             params.num_processes, task.name,
         )  # fmt: skip
-    result = train_lora(
+    result = train_model(
         model_dir=base_model,
         task=other,  # the other task's prompt: its rows, its question
         rows=rows,

@@ -41,18 +41,15 @@ import pandas as pd
 import torch
 
 from relevance.devices import resolve_device
-from relevance.errors import ConfigError, DataError
+from relevance.errors import ConfigError
 from relevance.model.checkpoints import (
-    ADAPTER_DIR,
     SUMMARY_FILE,
     TrainResult,
-    publish_model,
     resume_point,
     run_identity,
     save_model_folders,
     write_summary,
 )
-from relevance.model.inputs import InputParams, prepare_rows
 from relevance.model.prompt import (
     PROMPT_VERSIONS,
     PromptTemplate,
@@ -72,7 +69,6 @@ from relevance.model.trainer import (
 from relevance.modelfolder import check_safetensors
 from relevance.params import load_task_value, parse_section
 from relevance.schema import Task
-from relevance.tables import read_table
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +84,13 @@ class TrainParams:
     max length 512. "Batch" there is the effective batch:
     ``per_device_batch_size * gradient_accumulation_steps * number of GPUs``.
 
+    The same section trains an encoder backbone (``models.llm`` an encoder folder:
+    :mod:`relevance.model.backbone`): it reads the keys both families share and its
+    own ``method`` and ``freeze_word_embeddings``.
+
     Attributes:
+        method: ``"lora"`` (the causal LM's only method) or ``"full"``: full
+            fine-tuning, for an encoder backbone.
         lora_rank: LoRA rank r (paper 32; DESIGN.md timed 16 on this CPU).
         lora_alpha: LoRA scale numerator; the update is scaled by alpha / r.
         lora_dropout: dropout on the LoRA input (paper 0.1). 0 on CPU: drawing the
@@ -131,6 +133,9 @@ class TrainParams:
         init_from: ``"none"``: a fresh LoRA. ``"other_task"``: task-adaptive
             pre-training (the winning team's): ``train@<task>`` continues from the adapter
             ``tapt@<task>`` trained on the other task's rows (``init_adapter``).
+        freeze_word_embeddings: an encoder backbone keeps its token embedding table
+            as it is (most of a multilingual encoder's weights: 96M of
+            multilingual-e5-small's 118M). The causal LM's LoRA never trains it.
         seed: seeds LoRA initialisation, dropout and data order.
         max_steps: stop after this many optimizer steps (-1: run all ``epochs``).
         warmup_ratio: fraction of the steps with a linear learning-rate warmup.
@@ -156,6 +161,7 @@ class TrainParams:
             the fastest thing to score.
     """
 
+    method: Literal["lora", "full"] = "lora"
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
@@ -171,6 +177,7 @@ class TrainParams:
     prompt: PromptTemplate = "alpaca"
     head: Literal["yes_no", "seq_cls"] = "yes_no"
     init_from: Literal["none", "other_task"] = "none"
+    freeze_word_embeddings: bool = True
     seed: int = 13
     max_steps: int = -1
     warmup_ratio: float = 0.03
@@ -449,61 +456,3 @@ def train_lora(
     return TrainResult(
         out_dir=out_dir, adapter_dir=adapter_dir, merged_dir=merged_dir, summary=summary
     )
-
-
-# ------------------------------------------------------------------ the stage
-
-# The run's figures in the stage's metrics; the full summary (loss history, settings)
-# stays in <out-dir>/train_summary.json.
-_METRIC_KEYS = (
-    "steps",
-    "rows",
-    "positive_rate",
-    "samples_seen",
-    "tokens_per_row_mean",
-    "train_loss",
-    "final_loss",
-    "seconds",
-    "trainable_params",
-    "resumed_from_step",
-)
-
-
-def train_task(
-    task: Task,
-    *,
-    base_model: Path,
-    train: Path,
-    pivot: Path,
-    tapt: Path,
-    checkpoints: Path,
-    out_dir: Path,
-    params: TrainParams,
-    inputs: InputParams,
-) -> dict[str, Any]:
-    """The train@<task> stage: fine-tune on the filtered training rows (with the input
-    options applied, as predict applies them), from the tapt@<task> adapter when
-    ``init_from`` is ``other_task``; resume from ``checkpoints``, publish the model to
-    ``out_dir`` and return the stage's metrics."""
-    rows, input_counts = prepare_rows(
-        read_table(train, made_by=f"filter@{task.name}"),
-        params=inputs,
-        pivot=read_table(pivot, made_by=f"pivot@{task.name}"),
-        split="train",
-    )
-    init_adapter = None
-    if params.init_from == "other_task":
-        init_adapter = tapt / ADAPTER_DIR
-        if not init_adapter.is_dir():
-            raise DataError(f"{init_adapter} not found: run tapt@{task.name} first")
-    result = train_lora(
-        model_dir=base_model, task=task, rows=rows, config=params, out_dir=checkpoints,
-        restart_on_mismatch=True, init_adapter=init_adapter,
-    )  # fmt: skip
-    summary = publish_model(result, out_dir)
-    metrics = {key: summary[key] for key in _METRIC_KEYS if summary.get(key) is not None}
-    metrics["input"] = input_counts
-    # Steps of this run only: a resumed run trained fewer, a finished one none.
-    trained = summary["steps"] - summary.get("resumed_from_step", 0)
-    metrics["seconds_per_step"] = round(summary["seconds"] / trained, 3) if trained else None
-    return metrics

