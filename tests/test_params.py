@@ -198,3 +198,17 @@ def _differs_per_task(params: dict, name: str, key: str) -> bool:
         return False
     values = [entry.get(key) for entry in params[section].values()]
     return any(v != values[0] for v in values)
+
+
+def test_floats_dvc_writes_without_a_dot_are_floats(tmp_path) -> None:
+    """`dvc exp run -S train.qc.learning_rate=5e-5` writes `5e-05` (YAML 1.2); PyYAML's
+    1.1 rules would read a string and the stage would refuse it."""
+    from relevance.model.train import load_train_params
+    from relevance.params import load_yaml
+
+    assert load_yaml("a: 5e-05\nb: 1E3\nc: 0.5\nd: 7\ne: 1e-3x") == {
+        "a": 5e-05, "b": 1000.0, "c": 0.5, "d": 7, "e": "1e-3x",
+    }  # fmt: skip
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  qc:\n    learning_rate: 5e-05\n")
+    assert load_train_params("qc", path).learning_rate == 5e-05

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from relevance.errors import ConfigError
+from relevance.params import load_yaml
 from relevance.schema import TASKS
 
 # Section -> the dataclass that loads it (module, class).
@@ -130,7 +131,7 @@ def check_params_file(path: str | Path = "params.yaml") -> int:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        params = yaml.safe_load(text) or {}
+        params = load_yaml(text) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
     except yaml.YAMLError as exc:

@@ -8,6 +8,7 @@ default) and values of the wrong type, naming ``params.yaml:<section>.<key>``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -19,6 +20,38 @@ from relevance.errors import ConfigError
 from relevance.schema import get_task
 
 T = TypeVar("T")
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader reading floats the YAML 1.2 way, as DVC writes them.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: ``5e-05`` is a string there. DVC
+    (ruamel, YAML 1.2) writes ``dvc exp run -S train.qc.learning_rate=5e-5`` as exactly
+    that, so a 1.1 reader would see a string where the file means a number.
+    """
+
+
+ParamsLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` parsed by :class:`ParamsLoader` (safe, YAML 1.2 floats)."""
+    return yaml.load(text, Loader=ParamsLoader)
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
@@ -92,7 +125,7 @@ def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
