@@ -209,6 +209,16 @@ def test_tapt_continues_from_the_other_tasks_encoder(bert_dir, tmp_path) -> None
         )  # fmt: skip
 
 
+def test_causal_lm_keys_an_encoder_ignores_are_named() -> None:
+    from relevance.model.backbone import ignored_by_encoder
+    from relevance.model.train import TrainParams
+
+    assert ignored_by_encoder(TrainParams()) == []
+    assert ignored_by_encoder(TrainParams(head="seq_cls", prompt="compact")) == [
+        "prompt='compact'", "head='seq_cls'",
+    ]  # fmt: skip
+
+
 def test_distillation_targets_and_side_by_side_report() -> None:
     from relevance.model.distill import DistillParams, side_by_side, soft_targets
 

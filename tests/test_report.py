@@ -53,6 +53,27 @@ def test_report_sections_numbers_and_figures(project: Path) -> None:
     assert "No ablation yet" in text
 
 
+def test_distillation_is_reported_only_when_it_ran(project: Path) -> None:
+    def report() -> str:
+        return build_report(
+            metrics_dir=project / "metrics", reports_dir=project / "reports",
+            figures_dir=project / "reports" / "figures", tasks=("qc",),
+        )  # fmt: skip
+
+    (project / "metrics" / "distill_qc.json").write_text(json.dumps({"enabled": False}))
+    assert "## Distillation" not in report()
+    distill = {
+        "enabled": True, "train_rows": 606, "unlabelled_rows": 0,
+        "dev": {"labelled": 400, "all_positive_f1": 0.79, "tfidf_auc": 0.5,
+                "teacher": {"auc": 0.86, "f1_best": 0.858, "best_threshold": 0.1},
+                "student": {"auc": 0.655, "f1_best": 0.788, "best_threshold": 0.05}},
+    }  # fmt: skip
+    (project / "metrics" / "distill_qc.json").write_text(json.dumps(distill))
+    text = report()
+    assert "## Distillation" in text and "teacher and distilled student on 400 dev rows" in text
+    assert "| student | 0.6550 | 0.7880 | 0.0500 |" in text
+
+
 def test_ablation_table_is_included_when_present(project: Path) -> None:
     (project / "reports" / "ablation.md").write_text("# Ablation (dev F1)\n\n| a | b |\n")
     text = build_report(

@@ -4,7 +4,8 @@ Built only from the committed metrics files (``metrics/*.json``), so it describe
 the run the metrics describe: the dataset (the paper's Table 1), what each enhancement
 added or removed per language, F1 / AUC per task and language against the all-positive
 baseline, the threshold curves (the paper's Figure 2, drawn by ``evaluate@<task>``) and
-the latest ablation table (``reports/ablation.md``) when one exists.
+teacher and distilled student when distill@<task> ran, and the latest ablation table
+(``reports/ablation.md``) when one exists.
 """
 
 from __future__ import annotations
@@ -119,6 +120,27 @@ def scores_section(
     return [*lines, ""], chart
 
 
+def distill_section(distill: dict[str, Any], task: str) -> list[str]:
+    """Teacher and student side by side (distill@<task>), or nothing when it was off."""
+    dev = distill.get("dev") or {}
+    if not distill.get("enabled") or not dev.get("labelled"):
+        return []
+    body = [
+        [name, dev[name].get("auc"), dev[name].get("f1_best"), dev[name].get("best_threshold")]
+        for name in ("teacher", "student")
+    ]
+    return [
+        f"### {task.upper()}: teacher and distilled student on {dev['labelled']} dev rows",
+        "",
+        *_table(["model", "AUC", "best F1", "at threshold"], body),
+        "",
+        f"All-positive F1 {dev.get('all_positive_f1')}, TF-IDF AUC {dev.get('tfidf_auc')}; "
+        f"the student learned from {distill.get('train_rows')} training rows and "
+        f"{distill.get('unlabelled_rows')} unlabelled ones.",
+        "",
+    ]
+
+
 def build_report(
     *, metrics_dir: Path, reports_dir: Path, figures_dir: Path, tasks: tuple[str, ...]
 ) -> str:
@@ -165,6 +187,13 @@ def build_report(
             lines += [f"![{task} F1 per language]({png.relative_to(reports_dir).as_posix()})", ""]
         curve = reports_dir / f"threshold_{task}.png"
         lines += [f"![{task} threshold curve]({curve.relative_to(reports_dir).as_posix()})", ""]
+    distilled = [
+        line
+        for task in tasks
+        for line in distill_section(_load(metrics_dir, f"distill_{task}", required=False), task)
+    ]
+    if distilled:
+        lines += ["## Distillation", "", *distilled]
     ablation = reports_dir / "ablation.md"
     lines += ["## Ablation", ""]
     if ablation.is_file():

@@ -52,6 +52,25 @@ def encoder_params(config: TrainParams) -> EncoderTrainParams:
     )
 
 
+# train.<task> keys of the causal LM's recipe that an encoder has no use for, with the
+# value that means "nothing asked for".
+_CAUSAL_LM_ONLY = {
+    "lora_dropout": 0.0, "target_modules": "all-linear", "gradient_accumulation_steps": 1,
+    "loss": "lm", "prompt": "alpaca", "head": "yes_no", "weights_dtype": "auto",
+    "attn_implementation": "auto", "gradient_checkpointing": False, "group_by_length": False,
+    "merge": False,
+}  # fmt: skip
+
+
+def ignored_by_encoder(config: TrainParams) -> list[str]:
+    """The causal-LM-only keys of ``config`` set to something an encoder will not do."""
+    return [
+        f"{key}={getattr(config, key)!r}"
+        for key, idle in _CAUSAL_LM_ONLY.items()
+        if getattr(config, key) != idle
+    ]
+
+
 def training_processes(base_model: Path, config: TrainParams, *, stage: str) -> int:
     """How many processes a stage trains ``base_model`` in: ``config.num_processes`` for a
     causal LM; one for an encoder, whose small plain loop does not run distributed (a
@@ -95,6 +114,12 @@ def train_model(
             model_dir=model_dir, task=task, rows=rows, config=config, out_dir=out_dir,
             restart_on_mismatch=restart_on_mismatch, init_adapter=init_adapter,
             progress=progress,
+        )  # fmt: skip
+    ignored = ignored_by_encoder(config)
+    if ignored:
+        logger.warning(
+            "%s is an encoder: train.%s keys of the causal LM's recipe do not apply: %s",
+            model_dir, task.name, ", ".join(ignored),
         )  # fmt: skip
     out_dir = Path(out_dir)
     for name in (ADAPTER_DIR, MERGED_DIR):

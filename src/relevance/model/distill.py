@@ -9,6 +9,10 @@ training rows (scored here), mixed with the labels by ``label_weight``; with
 no label of theirs is read, but the student has then seen the rows it is scored on, so
 its dev figures are transductive, as a deployed student's would be on its own traffic).
 
+The teacher is train@<task>'s model. With ``cv.ensemble`` on, its training-row scores
+are that model's while the dev/test p(yes) it reports (and teaches with ``unlabelled``)
+are predict@<task>'s, the fold ensemble's.
+
 The stage writes the student (``model/``: ``merged/`` or ``adapter/`` as train@<task>
 publishes) and its p(yes) of every dev/test row, and reports teacher and student side
 by side on the labelled dev rows: AUC, F1 at each one's best threshold, pairs/s, beside
