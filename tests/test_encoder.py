@@ -209,6 +209,28 @@ def test_tapt_continues_from_the_other_tasks_encoder(bert_dir, tmp_path) -> None
         )  # fmt: skip
 
 
+def test_an_llm_run_leaves_no_earlier_encoder_model_in_its_folder(tiny_lm_dir, tmp_path) -> None:
+    """An encoder run, then an LLM run in the same checkpoint folder (an experiment that
+    switched the backbone back): the encoder's merged/ must go, or a scorer of the folder
+    would prefer it to the new adapter (it did, in selfval's fold models)."""
+    from relevance.model.backbone import train_model
+    from relevance.model.predict import PredictParams, scorer_for
+    from relevance.model.scoring import HFScorer
+    from relevance.model.train import TrainParams
+
+    out = tmp_path / "model-0"
+    (out / "merged").mkdir(parents=True)
+    (out / "merged" / "relevance_encoder.json").write_text("{}")
+    config = TrainParams(max_steps=1, per_device_batch_size=8, bf16=False)
+    result = train_model(
+        model_dir=tiny_lm_dir, task=TASKS["qc"], rows=toy_rows(16), config=config,
+        out_dir=out, progress=False,
+    )  # fmt: skip
+    assert not (out / "merged").exists() and result.adapter_dir == out / "adapter"
+    scorer = scorer_for(out, base_model=tiny_lm_dir, params=PredictParams(dtype="float32"))
+    assert isinstance(scorer, HFScorer)
+
+
 def test_causal_lm_keys_an_encoder_ignores_are_named() -> None:
     from relevance.model.backbone import ignored_by_encoder
     from relevance.model.train import TrainParams

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from relevance.errors import ConfigError, DataError
+from relevance.launch import is_main_process
 from relevance.model.checkpoints import ADAPTER_DIR, MERGED_DIR, TrainResult, publish_model
 from relevance.model.encoder import EncoderTrainParams, model_family, train_encoder
 from relevance.model.inputs import InputParams, prepare_rows
@@ -104,12 +105,19 @@ def train_model(
     rather than resumes). ``init_adapter``: the published model folder of a TAPT run
     (``adapter/`` for an LLM; ``adapter/`` or ``merged/`` for an encoder) to continue from.
     """
+    out_dir = Path(out_dir)
     if model_family(model_dir) == "causal_lm":
         if config.method != "lora":
             raise ConfigError(
                 f"train.{task.name}.method is {config.method!r}: a causal LM ({model_dir}) "
                 "trains with LoRA only (method: lora)"
             )
+        if is_main_process():
+            # The model folders of an earlier run in out_dir (say, an encoder's merged/)
+            # must not outlive it: a scorer of out_dir prefers merged/ to the adapter this
+            # run saves. Resuming reads checkpoint-*/ only.
+            for name in (ADAPTER_DIR, MERGED_DIR):
+                shutil.rmtree(out_dir / name, ignore_errors=True)
         return train_lora(
             model_dir=model_dir, task=task, rows=rows, config=config, out_dir=out_dir,
             restart_on_mismatch=restart_on_mismatch, init_adapter=init_adapter,
@@ -121,7 +129,6 @@ def train_model(
             "%s is an encoder: train.%s keys of the causal LM's recipe do not apply: %s",
             model_dir, task.name, ", ".join(ignored),
         )  # fmt: skip
-    out_dir = Path(out_dir)
     for name in (ADAPTER_DIR, MERGED_DIR):
         if (out_dir / name).exists():
             shutil.rmtree(out_dir / name)
