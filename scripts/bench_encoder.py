@@ -2,7 +2,7 @@
 out as if missing (issue 16's real-data benchmark, the encoder row).
 
     python scripts/bench_encoder.py --data ../shared/data/cikm-qc-real [--holdout ja]
-        [--epochs 2] [--train-rows 0] [--out encoder.json]
+        [--epochs 2] [--train-rows 0] [--fill 0] [--out encoder.json]
 
 Trains ``relevance.model.encoder`` (full fine-tuning of the models stage's
 multilingual-e5-small, word embeddings frozen, lr 5e-5, batch 32, max length 96, e5
@@ -12,7 +12,12 @@ on the held-out rows: ROC AUC, F1 at the tuned threshold and at 0.5, the all-pos
 and a char TF-IDF + logistic regression trained on the same rows, training minutes and
 scoring pairs/s. ``--train-rows`` caps the training rows (0: all), for a quick run.
 
-Needs the models stage's embedder (`dvc repro models`).
+``--fill N``: translation augmentation filling the held-out language, as the pipeline's
+translate stage does it: N English training rows, their queries translated into it by
+the pipeline's translator (params.yaml ``translator``, the base LLM, with its quality
+gate and translation cache), added to the training rows.
+
+Needs the models stage's folders (`dvc repro models`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,29 @@ def _rows(path: Path) -> pd.DataFrame:
     return frame.rename(columns={"origin_query": "query", "category_path": "candidate"})
 
 
+def _translated(train: pd.DataFrame, target: str, count: int, seed: int) -> pd.DataFrame:
+    """``count`` English rows of ``train`` with their queries translated into ``target``
+    and gated, by the pipeline's own translation code; the rows that passed."""
+    from relevance.augment.translate import build_translated_rows
+    from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
+    from relevance.params import load_section
+
+    english = train[train["language"] == "en"]
+    samples = english.sample(n=min(count, len(english)), random_state=seed).assign(
+        lang="en", target=target
+    )
+    params = load_section(TranslatorParams, "translator", ROOT / "params.yaml")
+    setup = TranslationSetup(params, ROOT / "models/base/llm", ROOT / "models/base/embedder")
+    with open_translation(setup) as tools:
+        built = build_translated_rows(
+            samples, translator=tools.translator, cache=tools.cache, embedder=tools.embedder,
+            config=params,
+        )  # fmt: skip
+    rows = built.rows
+    click.echo(f"translated into {target}: {len(rows)} of {len(samples)} rows kept")
+    return rows.assign(language=target)[["id", "language", "query", "candidate", "label"]]
+
+
 @click.command()
 @click.option(
     "--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
@@ -39,10 +67,17 @@ def _rows(path: Path) -> pd.DataFrame:
 @click.option("--holdout", default="ja", show_default=True)
 @click.option("--epochs", default=2.0, show_default=True)
 @click.option("--train-rows", default=0, show_default=True, help="0: every training row.")
+@click.option("--fill", default=0, show_default=True, help="Translated English rows added.")
 @click.option("--seed", default=13, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
-    data: Path, holdout: str, epochs: float, train_rows: int, seed: int, out: Path | None
+    data: Path,
+    holdout: str,
+    epochs: float,
+    train_rows: int,
+    fill: int,
+    seed: int,
+    out: Path | None,
 ) -> None:
     from relevance.evaluate.baseline import tfidf_baseline
     from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
@@ -59,6 +94,8 @@ def main(
     n_val = max(1, len(seen) // 10)
     valid = seen.iloc[:n_val].reset_index(drop=True)
     train = seen.iloc[n_val:].reset_index(drop=True)
+    filled = _translated(train, holdout, fill, seed) if fill else train.iloc[:0]
+    train = pd.concat([train, filled], ignore_index=True)
     config = EncoderTrainParams(
         method="full", learning_rate=5e-5, epochs=epochs, per_device_batch_size=32,
         max_length=96, freeze_word_embeddings=True, prefixes=True, seed=seed,
@@ -80,6 +117,7 @@ def main(
     report = {
         "holdout": holdout,
         "train_rows": len(train),
+        "translated_rows": {"sampled": fill, "kept": len(filled)},
         "validation_rows": len(valid),
         "holdout_rows": len(held),
         "epochs": epochs,

@@ -1,0 +1,160 @@
+"""Benchmark: teacher, student and encoder on the real QC data, one training language held
+out as if missing (issue 16's real-data benchmark, the gemma and distilled-student rows).
+
+    python scripts/bench_distill.py --data ../shared/data/cikm-qc-real [--holdout ja]
+        [--train-rows 4000] [--teacher-epochs 1] [--student-epochs 2] [--out distill.json]
+
+On the same rows (every language but ``--holdout``, shuffled, capped at ``--train-rows``,
+10% of them kept aside to tune each model's threshold):
+
+- teacher: gemma-3-270m yes/no LoRA (the models stage's base LLM), the pipeline's
+  ``train.qc`` recipe with ``--teacher-epochs``, scored by the pipeline's scorer;
+- student: multilingual-e5-small cross-encoder (the models stage's embedder, full
+  fine-tuning, word embeddings frozen) trained on the teacher's p(yes) of the training
+  rows (soft targets, as ``distill@<task>`` does);
+- encoder: the same cross-encoder recipe trained on the labels.
+
+Reported on the held-out language: ROC AUC, F1 at the threshold tuned on the validation
+rows, the all-positive F1, a char TF-IDF + logistic regression on the same rows, training
+minutes and scoring pairs/s of each model.
+
+Needs the models stage's folders (`dvc repro models`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rows(path: Path) -> pd.DataFrame:
+    frame = pd.read_json(path, lines=True)
+    frame = frame.rename(columns={"origin_query": "query", "category_path": "candidate"})
+    return frame.assign(lang=frame["language"].str.lower())
+
+
+def _timed_score(scorer, task, rows: pd.DataFrame, label: str) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    p = scorer.score(task, rows, label=label)
+    return p, len(rows) / (time.perf_counter() - start)
+
+
+@click.command()
+@click.option(
+    "--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+)
+@click.option("--holdout", default="ja", show_default=True)
+@click.option("--train-rows", default=4000, show_default=True, help="0: every training row.")
+@click.option("--teacher-epochs", default=1.0, show_default=True)
+@click.option("--student-epochs", default=2.0, show_default=True)
+@click.option("--seed", default=13, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def main(
+    data: Path,
+    holdout: str,
+    train_rows: int,
+    teacher_epochs: float,
+    student_epochs: float,
+    seed: int,
+    out: Path | None,
+) -> None:
+    from relevance.evaluate.baseline import tfidf_baseline
+    from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
+    from relevance.model.encoder import EncoderScorer, EncoderTrainParams, train_encoder
+    from relevance.model.predict import PredictParams, scorer_for
+    from relevance.model.train import load_train_params, train_lora
+    from relevance.schema import TASKS
+
+    task = TASKS["qc"]
+    rows = _rows(data / "train_QC.txt")
+    if holdout not in set(rows["lang"]):
+        raise click.BadParameter(f"{holdout!r} is not a training language", param_hint="--holdout")
+    held = rows[rows["lang"] == holdout].reset_index(drop=True)
+    seen = rows[rows["lang"] != holdout].sample(frac=1.0, random_state=seed)
+    if train_rows:
+        seen = seen.head(train_rows)
+    n_val = max(1, len(seen) // 10)
+    valid = seen.iloc[:n_val].reset_index(drop=True)
+    train = seen.iloc[n_val:].reset_index(drop=True)
+    labels = held["label"].to_numpy()
+    bench = ROOT / "data" / "bench"
+    llm, embedder = ROOT / "models/base/llm", ROOT / "models/base/embedder"
+
+    def report(p_valid: np.ndarray, p_held: np.ndarray, **extra: object) -> dict[str, object]:
+        tuned = best_threshold(threshold_sweep(valid["label"].to_numpy(), p_valid))["threshold"]
+        scores = score_rows(labels, p_held, tuned)
+        return {"auc": scores["auc"], "tuned_threshold": tuned, "f1_at_tuned": scores["f1"],
+                **extra}  # fmt: skip
+
+    # Teacher: gemma yes/no LoRA, the pipeline's recipe.
+    recipe = dataclasses.replace(
+        load_train_params("qc", ROOT / "params.yaml"), epochs=teacher_epochs
+    )
+    taught = train_lora(
+        model_dir=llm, task=task, rows=train, config=recipe, out_dir=bench / f"teacher-{holdout}",
+        restart_on_mismatch=True,
+    )  # fmt: skip
+    teacher = scorer_for(taught.out_dir, base_model=llm, params=PredictParams())
+    p_train, _ = _timed_score(teacher, task, train, "teacher: train rows")
+    t_valid, _ = _timed_score(teacher, task, valid, "teacher: validation")
+    t_held, t_rate = _timed_score(teacher, task, held, f"teacher: {holdout}")
+    del teacher
+    results = {
+        "teacher": report(
+            t_valid,
+            t_held,
+            train_minutes=round(taught.summary["seconds"] / 60, 1),
+            pairs_per_s=round(t_rate, 1),
+        )
+    }
+
+    # Student (teacher's p(yes)) and encoder (labels): the same cross-encoder recipe.
+    config = EncoderTrainParams(
+        method="full", learning_rate=5e-5, epochs=student_epochs, per_device_batch_size=32,
+        max_length=96, freeze_word_embeddings=True, seed=seed,
+    )  # fmt: skip
+    for name, targets in (("student", "teacher_p_yes"), ("encoder", "label")):
+        trained = train_encoder(
+            model_dir=embedder, task=task, rows=train.assign(teacher_p_yes=p_train),
+            config=config, out_dir=bench / f"{name}-{holdout}", targets=targets,
+        )  # fmt: skip
+        scorer = EncoderScorer(trained.model_dir, batch_size=64)
+        s_valid, _ = _timed_score(scorer, task, valid, f"{name}: validation")
+        s_held, s_rate = _timed_score(scorer, task, held, f"{name}: {holdout}")
+        results[name] = report(
+            s_valid, s_held, train_minutes=round(trained.summary["seconds"] / 60, 1),
+            pairs_per_s=round(s_rate, 1),
+        )  # fmt: skip
+        if name == "student":
+            results[name]["mean_abs_gap_to_teacher"] = round(
+                float(np.abs(s_held - t_held).mean()), 4
+            )
+
+    (p_tfidf,) = tfidf_baseline(train, [held])
+    summary = {
+        "holdout": holdout,
+        "train_rows": len(train),
+        "validation_rows": len(valid),
+        "holdout_rows": len(held),
+        "teacher_epochs": teacher_epochs,
+        "student_epochs": student_epochs,
+        **results,
+        "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
+        "tfidf_auc": score_rows(labels, p_tfidf, 0.5)["auc"],
+    }
+    text = json.dumps(summary, indent=2)
+    click.echo(text)
+    if out is not None:
+        out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
