@@ -100,24 +100,26 @@ def train_model(
 
     A causal LM: :func:`relevance.model.train.train_lora` (resumable checkpoints, the
     ``config.method`` must be ``lora``). An encoder: :func:`train_encoder` into
-    ``out_dir/adapter`` (``method: lora``) or ``out_dir/merged`` (``full``), after
-    clearing what an earlier run left there (an encoder run is minutes: it restarts
-    rather than resumes). ``init_adapter``: the published model folder of a TAPT run
-    (``adapter/`` for an LLM; ``adapter/`` or ``merged/`` for an encoder) to continue from.
+    ``out_dir/adapter`` (``method: lora``) or ``out_dir/merged`` (``full``). Either way
+    the model folders an earlier run left in ``out_dir`` go first. ``init_adapter``: the
+    published model folder of a TAPT run (``adapter/`` for an LLM; ``adapter/`` or
+    ``merged/`` for an encoder) to continue from.
     """
     out_dir = Path(out_dir)
-    if model_family(model_dir) == "causal_lm":
-        if config.method != "lora":
-            raise ConfigError(
-                f"train.{task.name}.method is {config.method!r}: a causal LM ({model_dir}) "
-                "trains with LoRA only (method: lora)"
-            )
-        if is_main_process():
-            # The model folders of an earlier run in out_dir (say, an encoder's merged/)
-            # must not outlive it: a scorer of out_dir prefers merged/ to the adapter this
-            # run saves. Resuming reads checkpoint-*/ only.
-            for name in (ADAPTER_DIR, MERGED_DIR):
-                shutil.rmtree(out_dir / name, ignore_errors=True)
+    causal_lm = model_family(model_dir) == "causal_lm"
+    if causal_lm and config.method != "lora":
+        raise ConfigError(
+            f"train.{task.name}.method is {config.method!r}: a causal LM ({model_dir}) "
+            "trains with LoRA only (method: lora)"
+        )
+    if is_main_process():
+        # The model folders of an earlier run in out_dir (say, an encoder's merged/ before
+        # an LLM run) must not outlive it: a scorer of out_dir prefers merged/ to the
+        # adapter. An LLM resumes from checkpoint-*/ only; an encoder run is minutes, so
+        # it restarts rather than resumes.
+        for name in (ADAPTER_DIR, MERGED_DIR):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+    if causal_lm:
         return train_lora(
             model_dir=model_dir, task=task, rows=rows, config=config, out_dir=out_dir,
             restart_on_mismatch=restart_on_mismatch, init_adapter=init_adapter,
@@ -129,9 +131,6 @@ def train_model(
             "%s is an encoder: train.%s keys of the causal LM's recipe do not apply: %s",
             model_dir, task.name, ", ".join(ignored),
         )  # fmt: skip
-    for name in (ADAPTER_DIR, MERGED_DIR):
-        if (out_dir / name).exists():
-            shutil.rmtree(out_dir / name)
     folder = out_dir / (ADAPTER_DIR if config.method == "lora" else MERGED_DIR)
     result = train_encoder(
         model_dir=model_dir, task=task, rows=rows, config=encoder_params(config),

@@ -33,7 +33,7 @@ import pandas as pd
 
 from relevance.errors import ConfigError, DataError
 from relevance.evaluate.metrics import auc, best_threshold, binary_scores, threshold_sweep
-from relevance.model.checkpoints import MERGED_DIR
+from relevance.model.checkpoints import ADAPTER_DIR, MERGED_DIR
 from relevance.model.encoder import EncoderTrainParams, train_encoder
 from relevance.model.inputs import InputParams, prepare_rows
 from relevance.model.predict import (
@@ -193,9 +193,7 @@ def distill_task(
             unlabelled_rows += len(split_rows)
 
     # 2. The student learns them.
-    student_dir = out_dir / STUDENT_DIR / MERGED_DIR
-    if params.method == "lora":
-        student_dir = out_dir / STUDENT_DIR / "adapter"
+    student_dir = out_dir / STUDENT_DIR / (ADAPTER_DIR if params.method == "lora" else MERGED_DIR)
     result = train_encoder(
         model_dir=student_base, task=task, rows=pd.concat(parts, ignore_index=True),
         config=params.student(), out_dir=student_dir, targets=TARGET_COLUMN,

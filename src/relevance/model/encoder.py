@@ -134,8 +134,8 @@ def load_encoder(
     )  # fmt: skip
 
 
-def _init_meta(folder: str | Path, *, method: str) -> dict[str, Any]:
-    """The meta of an encoder folder to continue training from; its method must match."""
+def _check_init(folder: str | Path, *, method: str) -> None:
+    """An encoder folder to continue training from: trained here, with ``method``."""
     path = Path(folder) / ENCODER_META_FILE
     if not path.is_file():
         raise ConfigError(f"{folder}: no {ENCODER_META_FILE}: not a trained encoder to start from")
@@ -144,7 +144,6 @@ def _init_meta(folder: str | Path, *, method: str) -> dict[str, Any]:
         raise ConfigError(
             f"{folder} was trained with method {meta.get('method')!r}; this run's is {method!r}"
         )
-    return meta
 
 
 def _collate(tokenizer: Any, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -197,9 +196,11 @@ def train_encoder(
     flush_denormals(device)
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    init_meta = _init_meta(init_from, method=config.method) if init_from is not None else None
-    full_init = init_from if init_meta is not None and config.method == "full" else None
-    model = load_encoder(full_init or model_dir, pad_token_id=tokenizer.pad_token_id)
+    if init_from is not None:
+        _check_init(init_from, method=config.method)
+    # A full run continues from the whole saved model; a LoRA run loads its adapter below.
+    whole = init_from if init_from is not None and config.method == "full" else model_dir
+    model = load_encoder(whole, pad_token_id=tokenizer.pad_token_id)
     if config.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     if config.method == "lora":
