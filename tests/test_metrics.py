@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from relevance.evaluate.metrics import (
+    auc,
+    average_ranks,
     best_threshold,
     binary_scores,
     evaluate_predictions,
@@ -29,6 +31,29 @@ def test_binary_scores_by_hand() -> None:
 def test_no_positive_prediction_gives_zero_not_nan() -> None:
     s = binary_scores(np.array([1, 0]), np.array([0, 0]))
     assert (s["precision"], s["recall"], s["f1"]) == (0.0, 0.0, 0.0)
+
+
+def test_auc_and_f1_equal_scikit_learns_with_ties_and_imbalance() -> None:
+    """The numpy rank-sum AUC and count-based F1 against scikit-learn on scores with many
+    ties (rounded p(yes)), a skewed label mix and the degenerate cases."""
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for trial in range(50):
+        n = int(rng.integers(2, 300))
+        labels = (rng.random(n) < rng.uniform(0.05, 0.95)).astype(int)
+        labels[0], labels[-1] = 0, 1
+        scores = np.round(rng.random(n) * 0.5 + labels * rng.uniform(0, 0.5), trial % 4)
+        assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
+        predictions = scores >= 0.4
+        s = binary_scores(labels, predictions)
+        kw = {"zero_division": 0}
+        assert s["f1"] == pytest.approx(f1_score(labels, predictions, **kw), abs=1e-6)
+        assert s["precision"] == pytest.approx(precision_score(labels, predictions, **kw), abs=1e-6)
+        assert s["recall"] == pytest.approx(recall_score(labels, predictions, **kw), abs=1e-6)
+    assert auc(np.array([1, 1]), np.array([0.2, 0.3])) is None
+    assert auc(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5
+    assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
 
 
 def test_sweep_and_best_threshold_by_hand() -> None:

@@ -3,6 +3,11 @@
 F1 alone flatters weak models (a threshold near 0 predicts "relevant" everywhere, which
 already scores F1 ~0.8 when ~69% of rows are positive), so every report carries ROC AUC
 and the all-positive baseline's F1 on the same rows.
+
+F1 comes from the confusion counts and AUC from the rank-sum (Mann-Whitney) formula,
+in numpy: both are a few lines, and importing scikit-learn (via scipy.stats) costs
+0.8 s, most of an evaluate@<task> run, which every threshold experiment reruns. The
+tests check both against scikit-learn's.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 from relevance.tables import require_columns
 
@@ -23,26 +27,50 @@ def binary_scores(labels: np.ndarray, predictions: np.ndarray) -> dict[str, floa
     """Positive-class precision, recall and F1 (0 where undefined), and the counts."""
     labels = np.asarray(labels, dtype=int)
     predictions = np.asarray(predictions, dtype=int)
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predictions, average="binary", pos_label=1, zero_division=0
-    )
+    tp = int(((predictions == 1) & (labels == 1)).sum())
+    fp = int(((predictions == 1) & (labels == 0)).sum())
+    fn = int(((predictions == 0) & (labels == 1)).sum())
+    tn = int(((predictions == 0) & (labels == 0)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
     return {
-        "f1": round(float(f1), 6),
-        "precision": round(float(precision), 6),
-        "recall": round(float(recall), 6),
-        "tp": int(((predictions == 1) & (labels == 1)).sum()),
-        "fp": int(((predictions == 1) & (labels == 0)).sum()),
-        "fn": int(((predictions == 0) & (labels == 1)).sum()),
-        "tn": int(((predictions == 0) & (labels == 0)).sum()),
+        "f1": round(f1, 6),
+        "precision": round(precision, 6),
+        "recall": round(recall, 6),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
     }
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``values``, tied values sharing the mean of their ranks."""
+    values = np.asarray(values)
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts_group = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.flatnonzero(starts_group)
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values), dtype=float)
+    ranks[order] = ((starts + 1 + ends) / 2)[np.cumsum(starts_group) - 1]
+    return ranks
+
+
 def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """ROC AUC, or None when only one class is present (undefined)."""
+    """ROC AUC, or None when only one class is present (undefined).
+
+    The probability that a positive row scores above a negative one, ties counting
+    half: the rank sum of the positives, less its minimum, over the number of pairs.
+    """
     labels = np.asarray(labels, dtype=int)
     if labels.min(initial=1) == labels.max(initial=0):
         return None
-    return round(float(roc_auc_score(labels, scores)), 6)
+    positive = labels == 1
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    rank_sum = average_ranks(np.asarray(scores, dtype=float))[positive].sum()
+    return round(float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)), 6)
 
 
 def score_rows(labels: np.ndarray, p_yes: np.ndarray, threshold: float) -> dict[str, Any]:

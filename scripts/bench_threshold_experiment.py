@@ -1,0 +1,65 @@
+"""Benchmark: wall time of `dvc exp run -S threshold.qc=<value>` after a full run.
+
+Needs a clean git tree whose outputs are up to date (`dvc status` clean, as after `make
+repro`). Each run sets another threshold (so no run is a no-op), times the whole
+command, then puts the workspace back (`git checkout` of what the experiment wrote,
+`dvc checkout`) and removes the experiment. Prints each run's seconds, the stages that
+ran, and the median.
+
+    python scripts/bench_threshold_experiment.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITTEN = ["dvc.lock", "params.yaml", "metrics", "reports"]
+
+
+def run(*args: str, capture: bool = True) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(args, cwd=ROOT, env=env, text=True, capture_output=capture, check=True)
+    return done.stdout + done.stderr if capture else ""
+
+
+@click.command()
+@click.option("--runs", default=3, show_default=True)
+def main(runs: int) -> None:
+    if run("git", "status", "--porcelain").strip():
+        raise click.ClickException("the git tree is not clean: commit or stash first")
+    if run("dvc", "status", "--quiet", "--json").strip() not in ("", "{}"):
+        raise click.ClickException("dvc status is not clean: run `dvc repro` first")
+    seconds, ran = [], []
+    for i in range(runs):
+        value = round(0.30 + 0.01 * i, 2)
+        start = time.perf_counter()
+        out = run("dvc", "exp", "run", "-n", f"bench-threshold-{i}", "-S", f"threshold.qc={value}")
+        seconds.append(time.perf_counter() - start)
+        ran.append(re.findall(r"Running stage '([^']+)'", out))
+        run("git", "checkout", "--", *WRITTEN)
+        run("dvc", "checkout", "--quiet")
+        run("dvc", "exp", "remove", f"bench-threshold-{i}")
+        click.echo(f"threshold.qc={value}: {seconds[-1]:.2f} s, ran {', '.join(ran[-1])}")
+    click.echo(
+        json.dumps(
+            {
+                "runs": runs,
+                "seconds": [round(s, 2) for s in seconds],
+                "median_seconds": round(statistics.median(seconds), 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
