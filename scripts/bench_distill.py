@@ -2,7 +2,8 @@
 out as if missing (issue 16's real-data benchmark, the gemma and distilled-student rows).
 
     python scripts/bench_distill.py --data ../shared/data/cikm-qc-real [--holdout ja]
-        [--train-rows 4000] [--teacher-epochs 1] [--student-epochs 2] [--out distill.json]
+        [--train-rows 4000] [--teacher-epochs 1] [--student-epochs 2] [--fill 0]
+        [--out distill.json]
 
 On the same rows (every language but ``--holdout``, shuffled, capped at ``--train-rows``,
 10% of them kept aside to tune each model's threshold):
@@ -13,6 +14,10 @@ On the same rows (every language but ``--holdout``, shuffled, capped at ``--trai
   fine-tuning, word embeddings frozen) trained on the teacher's p(yes) of the training
   rows (soft targets, as ``distill@<task>`` does);
 - encoder: the same cross-encoder recipe trained on the labels.
+
+``--fill N``: translation augmentation filling the held-out language (as
+``bench_encoder.py --fill``): N English training rows with their queries translated into
+it by the pipeline's translator and gated, added to the training rows of all three.
 
 Reported on the held-out language: ROC AUC, F1 at the threshold tuned on the validation
 rows, the all-positive F1, a char TF-IDF + logistic regression on the same rows, training
@@ -55,6 +60,7 @@ def _timed_score(scorer, task, rows: pd.DataFrame, label: str) -> tuple[np.ndarr
 @click.option("--train-rows", default=4000, show_default=True, help="0: every training row.")
 @click.option("--teacher-epochs", default=1.0, show_default=True)
 @click.option("--student-epochs", default=2.0, show_default=True)
+@click.option("--fill", default=0, show_default=True, help="Translated English rows added.")
 @click.option("--seed", default=13, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
@@ -63,6 +69,7 @@ def main(
     train_rows: int,
     teacher_epochs: float,
     student_epochs: float,
+    fill: int,
     seed: int,
     out: Path | None,
 ) -> None:
@@ -84,6 +91,11 @@ def main(
     n_val = max(1, len(seen) // 10)
     valid = seen.iloc[:n_val].reset_index(drop=True)
     train = seen.iloc[n_val:].reset_index(drop=True)
+    if fill:
+        from bench_encoder import translated_rows  # this folder: the same fill as there
+
+        filled = translated_rows(train, holdout, fill, seed).assign(lang=holdout)
+        train = pd.concat([train, filled], ignore_index=True)
     labels = held["label"].to_numpy()
     bench = ROOT / "data" / "bench"
     llm, embedder = ROOT / "models/base/llm", ROOT / "models/base/embedder"
@@ -142,6 +154,7 @@ def main(
     summary = {
         "holdout": holdout,
         "train_rows": len(train),
+        "translated_rows": {"sampled": fill, "kept": int((train["lang"] == holdout).sum())},
         "validation_rows": len(valid),
         "holdout_rows": len(held),
         "teacher_epochs": teacher_epochs,

@@ -37,7 +37,7 @@ def _rows(path: Path) -> pd.DataFrame:
     return frame.rename(columns={"origin_query": "query", "category_path": "candidate"})
 
 
-def _translated(train: pd.DataFrame, target: str, count: int, seed: int) -> pd.DataFrame:
+def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> pd.DataFrame:
     """``count`` English rows of ``train`` with their queries translated into ``target``
     and gated, by the pipeline's own translation code; the rows that passed."""
     from relevance.augment.translate import build_translated_rows
@@ -94,7 +94,7 @@ def main(
     n_val = max(1, len(seen) // 10)
     valid = seen.iloc[:n_val].reset_index(drop=True)
     train = seen.iloc[n_val:].reset_index(drop=True)
-    filled = _translated(train, holdout, fill, seed) if fill else train.iloc[:0]
+    filled = translated_rows(train, holdout, fill, seed) if fill else train.iloc[:0]
     train = pd.concat([train, filled], ignore_index=True)
     config = EncoderTrainParams(
         method="full", learning_rate=5e-5, epochs=epochs, per_device_batch_size=32,
