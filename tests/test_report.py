@@ -90,3 +90,19 @@ def test_missing_metrics_say_to_run_the_pipeline(tmp_path: Path) -> None:
             metrics_dir=tmp_path / "metrics", reports_dir=tmp_path, figures_dir=tmp_path / "f",
             tasks=("qc",),
         )  # fmt: skip
+
+
+def test_bar_chart_draws_missing_and_empty_values_as_zero(tmp_path: Path) -> None:
+    """A series absent from a category, or None there, is a zero bar, not an error; no
+    categories at all still gives a figure (saying so)."""
+    from matplotlib.image import imread
+
+    from relevance.evaluate.plots import bar_chart_png
+
+    values = {"fr": {"original": 30, "translated": None}, "de": {"translated": 9}}
+    for stacked in (False, True):
+        png = tmp_path / f"bars-{stacked}.png"
+        bar_chart_png(png, values, title="rows", stacked=stacked)
+        assert imread(png).shape[:2] == (352, 770)
+    bar_chart_png(tmp_path / "empty.png", {}, title="rows")
+    assert (tmp_path / "empty.png").stat().st_size > 0

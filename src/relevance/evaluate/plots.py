@@ -55,7 +55,8 @@ def bar_chart_png(
         width = 0.8 if stacked else 0.8 / len(series)
         bottom = np.zeros(len(categories))
         for i, name in enumerate(series):
-            heights = np.array([values[cat].get(name, 0.0) for cat in categories], dtype=float)
+            # A series missing from a category (or None there) draws as 0.
+            heights = np.array([values[cat].get(name) or 0.0 for cat in categories], dtype=float)
             offset = 0.0 if stacked else (i - (len(series) - 1) / 2) * width
             ax.bar(x + offset, heights, width, bottom=bottom if stacked else None, label=name)
             bottom = bottom + heights
