@@ -36,14 +36,9 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
+from bench_encoder import holdout_split  # this folder: the same split and fill as there
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _rows(path: Path) -> pd.DataFrame:
-    frame = pd.read_json(path, lines=True)
-    frame = frame.rename(columns={"origin_query": "query", "category_path": "candidate"})
-    return frame.assign(lang=frame["language"].str.lower())
 
 
 def _timed_score(scorer, task, rows: pd.DataFrame, label: str) -> tuple[np.ndarray, float]:
@@ -81,21 +76,7 @@ def main(
     from relevance.schema import TASKS
 
     task = TASKS["qc"]
-    rows = _rows(data / "train_QC.txt")
-    if holdout not in set(rows["lang"]):
-        raise click.BadParameter(f"{holdout!r} is not a training language", param_hint="--holdout")
-    held = rows[rows["lang"] == holdout].reset_index(drop=True)
-    seen = rows[rows["lang"] != holdout].sample(frac=1.0, random_state=seed)
-    if train_rows:
-        seen = seen.head(train_rows)
-    n_val = max(1, len(seen) // 10)
-    valid = seen.iloc[:n_val].reset_index(drop=True)
-    train = seen.iloc[n_val:].reset_index(drop=True)
-    if fill:
-        from bench_encoder import translated_rows  # this folder: the same fill as there
-
-        filled = translated_rows(train, holdout, fill, seed).assign(lang=holdout)
-        train = pd.concat([train, filled], ignore_index=True)
+    train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
     labels = held["label"].to_numpy()
     bench = ROOT / "data" / "bench"
     llm, embedder = ROOT / "models/base/llm", ROOT / "models/base/embedder"

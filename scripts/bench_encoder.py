@@ -32,9 +32,29 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _rows(path: Path) -> pd.DataFrame:
-    frame = pd.read_json(path, lines=True)
-    return frame.rename(columns={"origin_query": "query", "category_path": "candidate"})
+def holdout_split(
+    data: Path, holdout: str, *, seed: int, train_rows: int, fill: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The labelled QC rows of ``data`` as (train, valid, held): ``held`` every row of the
+    ``holdout`` language; the others shuffled with ``seed``, capped at ``train_rows`` (0:
+    all), 10% of them ``valid`` (to tune thresholds) and the rest ``train``, plus, with
+    ``fill``, that many English rows translated into the held-out language."""
+    rows = pd.read_json(data / "train_QC.txt", lines=True)
+    rows = rows.rename(columns={"origin_query": "query", "category_path": "candidate"})
+    rows = rows.assign(lang=rows["language"].str.lower())
+    if holdout not in set(rows["lang"]):
+        raise click.BadParameter(f"{holdout!r} is not a training language", param_hint="--holdout")
+    held = rows[rows["lang"] == holdout].reset_index(drop=True)
+    seen = rows[rows["lang"] != holdout].sample(frac=1.0, random_state=seed)
+    if train_rows:
+        seen = seen.head(train_rows)
+    n_val = max(1, len(seen) // 10)
+    valid = seen.iloc[:n_val].reset_index(drop=True)
+    train = seen.iloc[n_val:].reset_index(drop=True)
+    if fill:
+        filled = translated_rows(train, holdout, fill, seed).assign(lang=holdout)
+        train = pd.concat([train, filled], ignore_index=True)
+    return train, valid, held
 
 
 def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> pd.DataFrame:
@@ -84,18 +104,7 @@ def main(
     from relevance.model.encoder import EncoderScorer, EncoderTrainParams, train_encoder
     from relevance.schema import TASKS
 
-    rows = _rows(data / "train_QC.txt")
-    if holdout not in set(rows["language"]):
-        raise click.BadParameter(f"{holdout!r} is not a training language", param_hint="--holdout")
-    held = rows[rows["language"] == holdout].reset_index(drop=True)
-    seen = rows[rows["language"] != holdout].sample(frac=1.0, random_state=seed)
-    if train_rows:
-        seen = seen.head(train_rows)
-    n_val = max(1, len(seen) // 10)
-    valid = seen.iloc[:n_val].reset_index(drop=True)
-    train = seen.iloc[n_val:].reset_index(drop=True)
-    filled = translated_rows(train, holdout, fill, seed) if fill else train.iloc[:0]
-    train = pd.concat([train, filled], ignore_index=True)
+    train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
     config = EncoderTrainParams(
         method="full", learning_rate=5e-5, epochs=epochs, per_device_batch_size=32,
         max_length=96, freeze_word_embeddings=True, prefixes=True, seed=seed,
@@ -117,7 +126,7 @@ def main(
     report = {
         "holdout": holdout,
         "train_rows": len(train),
-        "translated_rows": {"sampled": fill, "kept": len(filled)},
+        "translated_rows": {"sampled": fill, "kept": int((train["lang"] == holdout).sum())},
         "validation_rows": len(valid),
         "holdout_rows": len(held),
         "epochs": epochs,

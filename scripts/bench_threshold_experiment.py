@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 WRITTEN = ["dvc.lock", "params.yaml", "metrics", "reports"]
 
 
-def run(*args: str, capture: bool = True) -> str:
+def run(*args: str) -> str:
+    """Run a command in the project with this venv first on PATH; its stdout and stderr."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(args, cwd=ROOT, env=env, text=True, capture_output=capture, check=True)
-    return done.stdout + done.stderr if capture else ""
+    done = subprocess.run(args, cwd=ROOT, env=env, text=True, capture_output=True, check=True)
+    return done.stdout + done.stderr
 
 
 @click.command()

@@ -54,6 +54,11 @@ def test_auc_and_f1_equal_scikit_learns_with_ties_and_imbalance() -> None:
     assert auc(np.array([1, 1]), np.array([0.2, 0.3])) is None
     assert auc(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5
     assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
+    # As scikit-learn did, bad input is an error, not a number.
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        binary_scores(np.array([0, 2]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="scores must be finite"):
+        auc(np.array([0, 1]), np.array([0.1, np.nan]))
 
 
 def test_sweep_and_best_threshold_by_hand() -> None:

@@ -23,10 +23,17 @@ from relevance.tables import require_columns
 SWEEP = tuple(round(t, 2) for t in np.arange(0.05, 0.951, 0.05))
 
 
+def _binary(values: np.ndarray, what: str) -> np.ndarray:
+    values = np.asarray(values, dtype=int)
+    if not np.isin(values, (0, 1)).all():
+        raise ValueError(f"{what} must be 0 or 1, got {sorted(set(values.tolist()) - {0, 1})}")
+    return values
+
+
 def binary_scores(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     """Positive-class precision, recall and F1 (0 where undefined), and the counts."""
-    labels = np.asarray(labels, dtype=int)
-    predictions = np.asarray(predictions, dtype=int)
+    labels = _binary(labels, "labels")
+    predictions = _binary(predictions, "predictions")
     tp = int(((predictions == 1) & (labels == 1)).sum())
     fp = int(((predictions == 1) & (labels == 0)).sum())
     fn = int(((predictions == 0) & (labels == 1)).sum())
@@ -64,12 +71,17 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     The probability that a positive row scores above a negative one, ties counting
     half: the rank sum of the positives, less its minimum, over the number of pairs.
     """
-    labels = np.asarray(labels, dtype=int)
+    labels = _binary(labels, "labels")
+    scores = np.asarray(scores, dtype=float)
+    if not np.isfinite(scores).all():
+        raise ValueError(
+            f"scores must be finite, got {int((~np.isfinite(scores)).sum())} that are not"
+        )
     if labels.min(initial=1) == labels.max(initial=0):
         return None
     positive = labels == 1
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    rank_sum = average_ranks(np.asarray(scores, dtype=float))[positive].sum()
+    rank_sum = average_ranks(scores)[positive].sum()
     return round(float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)), 6)
 
 
