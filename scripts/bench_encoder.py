@@ -89,6 +89,9 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
 @click.option("--train-rows", default=0, show_default=True, help="0: every training row.")
 @click.option("--fill", default=0, show_default=True, help="Translated English rows added.")
 @click.option("--seed", default=13, show_default=True)
+@click.option("--method", type=click.Choice(["full", "lora"]), default="full", show_default=True)
+@click.option("--lr", default=5e-5, show_default=True, help="Learning rate.")
+@click.option("--lora-rank", default=16, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
     data: Path,
@@ -97,6 +100,9 @@ def main(
     train_rows: int,
     fill: int,
     seed: int,
+    method: str,
+    lr: float,
+    lora_rank: int,
     out: Path | None,
 ) -> None:
     from relevance.evaluate.baseline import tfidf_baseline
@@ -106,10 +112,11 @@ def main(
 
     train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
     config = EncoderTrainParams(
-        method="full", learning_rate=5e-5, epochs=epochs, per_device_batch_size=32,
+        method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=32,
         max_length=96, freeze_word_embeddings=True, prefixes=True, seed=seed,
+        lora_rank=lora_rank, lora_alpha=2 * lora_rank,
     )  # fmt: skip
-    model_dir = ROOT / "data" / "bench" / f"encoder-{holdout}"
+    model_dir = ROOT / "data" / "bench" / f"encoder-{holdout}-{method}"
     result = train_encoder(
         model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=train,
         config=config, out_dir=model_dir,
@@ -130,6 +137,9 @@ def main(
         "validation_rows": len(valid),
         "holdout_rows": len(held),
         "epochs": epochs,
+        "method": method,
+        "learning_rate": lr,
+        "lora_rank": lora_rank if method == "lora" else None,
         "encoder": {
             "auc": at_tuned["auc"],
             "tuned_threshold": threshold,
