@@ -23,6 +23,9 @@ Reported on the held-out language: ROC AUC, F1 at the threshold tuned on the val
 rows, the all-positive F1, a char TF-IDF + logistic regression on the same rows, training
 minutes and scoring pairs/s of each model.
 
+``--eval-file F [--eval-labels L]``, ``--holdout none``: as in ``bench_encoder.py``
+(labelled rows, e.g. in languages absent from training, scored by all three models).
+
 Needs the models stage's folders (`dvc repro models`).
 """
 
@@ -36,7 +39,11 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
-from bench_encoder import holdout_split  # this folder: the same split and fill as there
+from bench_encoder import (  # this folder: the same split, fill and eval rows as there
+    holdout_split,
+    labelled_rows,
+    scores_on,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,12 +58,20 @@ def _timed_score(scorer, task, rows: pd.DataFrame, label: str) -> tuple[np.ndarr
 @click.option(
     "--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
 )
-@click.option("--holdout", default="ja", show_default=True)
+@click.option("--holdout", default="ja", show_default=True, help="A language, or 'none'.")
 @click.option("--train-rows", default=4000, show_default=True, help="0: every training row.")
 @click.option("--teacher-epochs", default=1.0, show_default=True)
 @click.option("--student-epochs", default=2.0, show_default=True)
 @click.option("--fill", default=0, show_default=True, help="Translated English rows added.")
 @click.option("--seed", default=13, show_default=True)
+@click.option(
+    "--eval-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="Labelled rows also scored (competition format).",
+)  # fmt: skip
+@click.option(
+    "--eval-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="id,label records for --eval-file.",
+)  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
     data: Path,
@@ -66,6 +81,8 @@ def main(
     student_epochs: float,
     fill: int,
     seed: int,
+    eval_file: Path | None,
+    eval_labels: Path | None,
     out: Path | None,
 ) -> None:
     from relevance.evaluate.baseline import tfidf_baseline
@@ -77,15 +94,30 @@ def main(
 
     task = TASKS["qc"]
     train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
-    labels = held["label"].to_numpy()
+    extra = labelled_rows(eval_file, eval_labels) if eval_file is not None else None
+    if held.empty and extra is None:
+        raise click.UsageError("--holdout none scores nothing without --eval-file")
     bench = ROOT / "data" / "bench"
     llm, embedder = ROOT / "models/base/llm", ROOT / "models/base/embedder"
 
-    def report(p_valid: np.ndarray, p_held: np.ndarray, **extra: object) -> dict[str, object]:
+    def scored(scorer, name: str) -> tuple[dict[str, object], np.ndarray]:
+        """``name``'s figures on the held-out language and the eval rows (threshold tuned
+        on the validation rows), and its p(yes) on the first of them."""
+        p_valid, _ = _timed_score(scorer, task, valid, f"{name}: validation")
         tuned = best_threshold(threshold_sweep(valid["label"].to_numpy(), p_valid))["threshold"]
-        scores = score_rows(labels, p_held, tuned)
-        return {"auc": scores["auc"], "tuned_threshold": tuned, "f1_at_tuned": scores["f1"],
-                **extra}  # fmt: skip
+        result: dict[str, object] = {"tuned_threshold": tuned}
+        first = None
+        if not held.empty:
+            first, rate = _timed_score(scorer, task, held, f"{name}: {holdout}")
+            at_tuned = score_rows(held["label"].to_numpy(), first, tuned)
+            result.update(auc=at_tuned["auc"], f1_at_tuned=at_tuned["f1"], pairs_per_s=rate)
+        if extra is not None:
+            p_extra, rate = _timed_score(scorer, task, extra, f"{name}: {eval_file.name}")
+            result["eval"] = scores_on(extra, p_extra, tuned)
+            result.setdefault("pairs_per_s", rate)
+            first = p_extra if first is None else first
+        result["pairs_per_s"] = round(result["pairs_per_s"], 1)
+        return result, first
 
     # Teacher: gemma yes/no LoRA, the pipeline's recipe.
     recipe = dataclasses.replace(
@@ -97,17 +129,10 @@ def main(
     )  # fmt: skip
     teacher = scorer_for(taught.out_dir, base_model=llm, params=PredictParams())
     p_train, _ = _timed_score(teacher, task, train, "teacher: train rows")
-    t_valid, _ = _timed_score(teacher, task, valid, "teacher: validation")
-    t_held, t_rate = _timed_score(teacher, task, held, f"teacher: {holdout}")
+    results = {"teacher": {"train_minutes": round(taught.summary["seconds"] / 60, 1)}}
+    figures, t_first = scored(teacher, "teacher")
+    results["teacher"].update(figures)
     del teacher
-    results = {
-        "teacher": report(
-            t_valid,
-            t_held,
-            train_minutes=round(taught.summary["seconds"] / 60, 1),
-            pairs_per_s=round(t_rate, 1),
-        )
-    }
 
     # Student (teacher's p(yes)) and encoder (labels): the same cross-encoder recipe.
     config = EncoderTrainParams(
@@ -119,20 +144,16 @@ def main(
             model_dir=embedder, task=task, rows=train.assign(teacher_p_yes=p_train),
             config=config, out_dir=bench / f"{name}-{holdout}", targets=targets,
         )  # fmt: skip
-        scorer = EncoderScorer(trained.model_dir, batch_size=64)
-        s_valid, _ = _timed_score(scorer, task, valid, f"{name}: validation")
-        s_held, s_rate = _timed_score(scorer, task, held, f"{name}: {holdout}")
-        results[name] = report(
-            s_valid, s_held, train_minutes=round(trained.summary["seconds"] / 60, 1),
-            pairs_per_s=round(s_rate, 1),
-        )  # fmt: skip
+        results[name] = {"train_minutes": round(trained.summary["seconds"] / 60, 1)}
+        figures, s_first = scored(EncoderScorer(trained.model_dir, batch_size=64), name)
+        results[name].update(figures)
         if name == "student":
+            # On the held-out language (or, without one, the eval rows).
             results[name]["mean_abs_gap_to_teacher"] = round(
-                float(np.abs(s_held - t_held).mean()), 4
+                float(np.abs(s_first - t_first).mean()), 4
             )
 
-    (p_tfidf,) = tfidf_baseline(train, [held])
-    summary = {
+    summary: dict[str, object] = {
         "holdout": holdout,
         "train_rows": len(train),
         "translated_rows": {"sampled": fill, "kept": int((train["lang"] == holdout).sum())},
@@ -141,9 +162,22 @@ def main(
         "teacher_epochs": teacher_epochs,
         "student_epochs": student_epochs,
         **results,
-        "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
-        "tfidf_auc": score_rows(labels, p_tfidf, 0.5)["auc"],
     }
+    if not held.empty:
+        labels = held["label"].to_numpy()
+        (p_tfidf,) = tfidf_baseline(train, [held])
+        summary["all_positive_f1"] = score_rows(labels, np.ones(len(labels)), 0.5)["f1"]
+        summary["tfidf_auc"] = score_rows(labels, p_tfidf, 0.5)["auc"]
+    if extra is not None:
+        labels = extra["label"].to_numpy()
+        (p_tfidf,) = tfidf_baseline(train, [extra])
+        summary["eval"] = {
+            "file": str(eval_file),
+            "rows": len(extra),
+            "rows_by_language": extra["lang"].value_counts().sort_index().to_dict(),
+            "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
+            "tfidf": scores_on(extra, p_tfidf, 0.5),
+        }
     text = json.dumps(summary, indent=2)
     click.echo(text)
     if out is not None:

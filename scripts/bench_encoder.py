@@ -12,6 +12,12 @@ on the held-out rows: ROC AUC, F1 at the tuned threshold and at 0.5, the all-pos
 and a char TF-IDF + logistic regression trained on the same rows, training minutes and
 scoring pairs/s. ``--train-rows`` caps the training rows (0: all), for a quick run.
 
+``--eval-file F [--eval-labels L]``: labelled rows in the competition's format (e.g.
+rows in languages absent from training, or a dev file with its ``id,label`` file, as the
+pipeline's ``data.dev_labels``), read through the pipeline's ingest checks and scored
+too: the same figures, plus AUC per language. ``--holdout none`` then trains on every
+language of ``--data``.
+
 ``--fill N``: translation augmentation filling the held-out language, as the pipeline's
 translate stage does it: N English training rows, their queries translated into it by
 the pipeline's translator (params.yaml ``translator``, the base LLM, with its quality
@@ -27,9 +33,11 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+NO_HOLDOUT = "none"  # --holdout none: train on every language
 
 
 def holdout_split(
@@ -42,7 +50,10 @@ def holdout_split(
     rows = pd.read_json(data / "train_QC.txt", lines=True)
     rows = rows.rename(columns={"origin_query": "query", "category_path": "candidate"})
     rows = rows.assign(lang=rows["language"].str.lower())
-    if holdout not in set(rows["lang"]):
+    if holdout == NO_HOLDOUT:
+        if fill:
+            raise click.BadParameter("needs a held-out language to fill", param_hint="--fill")
+    elif holdout not in set(rows["lang"]):
         raise click.BadParameter(f"{holdout!r} is not a training language", param_hint="--holdout")
     held = rows[rows["lang"] == holdout].reset_index(drop=True)
     seen = rows[rows["lang"] != holdout].sample(frac=1.0, random_state=seed)
@@ -55,6 +66,51 @@ def holdout_split(
         filled = translated_rows(train, holdout, fill, seed).assign(lang=holdout)
         train = pd.concat([train, filled], ignore_index=True)
     return train, valid, held
+
+
+def labelled_rows(path: Path, labels: Path | None = None) -> pd.DataFrame:
+    """The QC rows of a competition-format file with their labels (in the file, or in
+    ``labels``: ``id,label`` records), read by the pipeline's ingest. Every record must
+    be readable and labelled: the figures are on all of them or the run stops."""
+    from relevance.data.ingest import apply_label_file, read_split
+    from relevance.schema import TASKS
+
+    result = read_split(path, task=TASKS["qc"], split="dev")
+    bad = result.quarantine + (apply_label_file(result, labels).quarantine if labels else [])
+    if bad:
+        where = "; ".join(
+            f"{q['source_file']}:{q['source_line']}: {q['reason']} ({q['detail']})" for q in bad[:3]
+        )
+        raise click.ClickException(f"{len(bad)} unreadable records, e.g. {where}")
+    unlabelled = [row for row in result.rows if row["label"] is None]
+    if unlabelled:
+        first = unlabelled[0]
+        raise click.ClickException(
+            f"{len(unlabelled)} of {len(result.rows)} rows of {path} have no label (first: "
+            f"{first['source_file']}:{first['source_line']}, id {first['id']}): expected a "
+            "'label' field or an --eval-labels file with id,label"
+        )
+    frame = pd.DataFrame(result.rows)
+    # The raw text, as holdout_split reads the training rows.
+    return frame.assign(query=frame["query_raw"], candidate=frame["candidate_raw"])[
+        ["id", "language", "lang", "query", "candidate", "label"]
+    ]
+
+
+def scores_on(rows: pd.DataFrame, p_yes: np.ndarray, threshold: float) -> dict[str, object]:
+    """AUC, F1 at ``threshold`` and AUC per language on ``rows``."""
+    from relevance.evaluate.metrics import auc, score_rows
+
+    labels = rows["label"].to_numpy()
+    scores = score_rows(labels, p_yes, threshold)
+    by_language = {
+        lang: auc(labels[index], p_yes[index])
+        for lang, index in sorted(rows.groupby("lang").indices.items())
+    }
+    return {
+        "auc": scores["auc"], "threshold": threshold, "f1": scores["f1"],
+        "auc_by_language": by_language,
+    }  # fmt: skip
 
 
 def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> pd.DataFrame:
@@ -84,7 +140,7 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
 @click.option(
     "--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
 )
-@click.option("--holdout", default="ja", show_default=True)
+@click.option("--holdout", default="ja", show_default=True, help="A language, or 'none'.")
 @click.option("--epochs", default=2.0, show_default=True)
 @click.option("--train-rows", default=0, show_default=True, help="0: every training row.")
 @click.option("--fill", default=0, show_default=True, help="Translated English rows added.")
@@ -92,6 +148,14 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
 @click.option("--method", type=click.Choice(["full", "lora"]), default="full", show_default=True)
 @click.option("--lr", default=5e-5, show_default=True, help="Learning rate.")
 @click.option("--lora-rank", default=16, show_default=True)
+@click.option(
+    "--eval-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="Labelled rows also scored (competition format).",
+)  # fmt: skip
+@click.option(
+    "--eval-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="id,label records for --eval-file.",
+)  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
     data: Path,
@@ -103,6 +167,8 @@ def main(
     method: str,
     lr: float,
     lora_rank: int,
+    eval_file: Path | None,
+    eval_labels: Path | None,
     out: Path | None,
 ) -> None:
     from relevance.evaluate.baseline import tfidf_baseline
@@ -111,6 +177,9 @@ def main(
     from relevance.schema import TASKS
 
     train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
+    extra = labelled_rows(eval_file, eval_labels) if eval_file is not None else None
+    if held.empty and extra is None:
+        raise click.UsageError("--holdout none scores nothing without --eval-file")
     config = EncoderTrainParams(
         method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=32,
         max_length=96, freeze_word_embeddings=True, prefixes=True, seed=seed,
@@ -124,13 +193,7 @@ def main(
     scorer = EncoderScorer(model_dir, batch_size=64)
     p_valid = scorer.score(TASKS["qc"], valid, label="validation")
     threshold = best_threshold(threshold_sweep(valid["label"].to_numpy(), p_valid))["threshold"]
-    start = time.perf_counter()
-    p_held = scorer.score(TASKS["qc"], held, label=holdout)
-    pairs_per_s = len(held) / (time.perf_counter() - start)
-    (p_tfidf,) = tfidf_baseline(train, [held])
-    labels = held["label"].to_numpy()
-    at_tuned = score_rows(labels, p_held, threshold)
-    report = {
+    report: dict[str, object] = {
         "holdout": holdout,
         "train_rows": len(train),
         "translated_rows": {"sampled": fill, "kept": int((train["lang"] == holdout).sum())},
@@ -140,18 +203,40 @@ def main(
         "method": method,
         "learning_rate": lr,
         "lora_rank": lora_rank if method == "lora" else None,
-        "encoder": {
-            "auc": at_tuned["auc"],
-            "tuned_threshold": threshold,
-            "f1_at_tuned": at_tuned["f1"],
-            "f1_at_0.5": score_rows(labels, p_held, 0.5)["f1"],
-            "train_minutes": round(result.summary["seconds"] / 60, 1),
-            "steps": result.summary["steps"],
-            "pairs_per_s": round(pairs_per_s, 1),
-        },
-        "all_positive_f1": at_tuned["all_positive_f1"],
-        "tfidf_auc": score_rows(labels, p_tfidf, 0.5)["auc"],
     }
+    encoder = {
+        "tuned_threshold": threshold,
+        "train_minutes": round(result.summary["seconds"] / 60, 1),
+        "steps": result.summary["steps"],
+    }
+    if not held.empty:
+        start = time.perf_counter()
+        p_held = scorer.score(TASKS["qc"], held, label=holdout)
+        encoder["pairs_per_s"] = round(len(held) / (time.perf_counter() - start), 1)
+        (p_tfidf,) = tfidf_baseline(train, [held])
+        labels = held["label"].to_numpy()
+        at_tuned = score_rows(labels, p_held, threshold)
+        encoder.update(
+            auc=at_tuned["auc"], f1_at_tuned=at_tuned["f1"],
+            **{"f1_at_0.5": score_rows(labels, p_held, 0.5)["f1"]},
+        )  # fmt: skip
+        report["all_positive_f1"] = at_tuned["all_positive_f1"]
+        report["tfidf_auc"] = score_rows(labels, p_tfidf, 0.5)["auc"]
+    report["encoder"] = encoder
+    if extra is not None:
+        start = time.perf_counter()
+        p_extra = scorer.score(TASKS["qc"], extra, label=eval_file.name)
+        encoder.setdefault("pairs_per_s", round(len(extra) / (time.perf_counter() - start), 1))
+        (p_tfidf_extra,) = tfidf_baseline(train, [extra])
+        labels = extra["label"].to_numpy()
+        report["eval"] = {
+            "file": str(eval_file),
+            "rows": len(extra),
+            "rows_by_language": extra["lang"].value_counts().sort_index().to_dict(),
+            "encoder": scores_on(extra, p_extra, threshold),
+            "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
+            "tfidf": scores_on(extra, p_tfidf_extra, 0.5),
+        }
     text = json.dumps(report, indent=2)
     click.echo(text)
     if out is not None:

@@ -1,0 +1,75 @@
+"""The rows the real-data benchmarks score: the held-out split and labelled eval files
+(scripts/bench_encoder.py, shared by bench_distill.py). No model is trained here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+from competition_files import qc_row, write_jsonl
+
+from relevance.evaluate.metrics import auc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from bench_encoder import holdout_split, labelled_rows, scores_on
+
+
+def _train_dir(root: Path) -> Path:
+    rows = [qc_row(i, language=lang, label=i % 2) for i, lang in enumerate(["en", "fr", "JA"] * 10)]
+    write_jsonl(root / "train_QC.txt", rows)
+    return root
+
+
+def test_holdout_split_keeps_every_row_once(tmp_path: Path) -> None:
+    train, valid, held = holdout_split(_train_dir(tmp_path), "ja", seed=1, train_rows=0, fill=0)
+    assert set(held["lang"]) == {"ja"} and len(held) == 10  # "JA" is ja
+    assert len(train) + len(valid) == 20 and "ja" not in set(train["lang"]) | set(valid["lang"])
+    ids = set(train["id"]) | set(valid["id"]) | set(held["id"])
+    assert len(ids) == 30
+
+
+def test_holdout_none_trains_on_every_language(tmp_path: Path) -> None:
+    train, valid, held = holdout_split(_train_dir(tmp_path), "none", seed=1, train_rows=0, fill=0)
+    assert held.empty and len(train) + len(valid) == 30
+    with pytest.raises(click.BadParameter, match="held-out language"):
+        holdout_split(tmp_path, "none", seed=1, train_rows=0, fill=5)
+    with pytest.raises(click.BadParameter, match="not a training language"):
+        holdout_split(tmp_path, "de", seed=1, train_rows=0, fill=0)
+
+
+def test_labelled_rows_joins_a_labels_file(tmp_path: Path) -> None:
+    rows = [qc_row(i, language="DE", query=f"q{i}", label=None) for i in range(4)]
+    path = write_jsonl(tmp_path / "eval.txt", rows)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n0,1\n1,0\n2,1\n3,0\n")
+    frame = labelled_rows(path, labels)
+    assert frame["label"].tolist() == [1, 0, 1, 0]
+    assert frame["lang"].tolist() == ["de"] * 4
+    assert frame["query"].tolist() == ["q0", "q1", "q2", "q3"]
+
+
+def test_labelled_rows_refuses_unlabelled_and_unknown_rows(tmp_path: Path) -> None:
+    rows = [qc_row(i, label=None) for i in range(3)]
+    path = write_jsonl(tmp_path / "eval.txt", rows)
+    with pytest.raises(click.ClickException, match=r"3 of 3 rows .*eval.txt:1, id 0"):
+        labelled_rows(path)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n0,1\n1,0\n2,1\n9,0\n")
+    with pytest.raises(click.ClickException, match=r"labels.csv:5: unknown_id"):
+        labelled_rows(path, labels)
+
+
+def test_scores_on_gives_auc_overall_and_per_language(tmp_path: Path) -> None:
+    rows = [qc_row(i, language=["de", "pl"][i % 2], label=(i // 2) % 2) for i in range(40)]
+    frame = labelled_rows(write_jsonl(tmp_path / "eval.txt", rows))
+    p = np.random.default_rng(0).random(len(frame))
+    result = scores_on(frame, p, 0.5)
+    labels = frame["label"].to_numpy()
+    assert result["auc"] == pytest.approx(auc(labels, p))
+    for lang in ("de", "pl"):
+        index = (frame["lang"] == lang).to_numpy()
+        assert result["auc_by_language"][lang] == pytest.approx(auc(labels[index], p[index]))
+    assert result["threshold"] == 0.5 and 0 <= result["f1"] <= 1
