@@ -53,6 +53,24 @@ def test_report_sections_numbers_and_figures(project: Path) -> None:
     assert "No ablation yet" in text
 
 
+def test_links_work_from_wherever_the_report_is_written(project: Path) -> None:
+    # A report written elsewhere (a figures folder outside reports/ too) links each
+    # figure by its path from the report's own folder.
+    out_dir, figures = project / "elsewhere" / "run1", project / "figs"
+    text = build_report(
+        metrics_dir=project / "metrics", reports_dir=project / "reports", figures_dir=figures,
+        tasks=("qc",), report_dir=out_dir,
+    )  # fmt: skip
+    links = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
+    assert links == [
+        "../../figs/training_rows_qc.png",
+        "../../figs/f1_by_language_qc.png",
+        "../../reports/threshold_qc.png",
+    ]
+    for link in links[:2]:
+        assert (out_dir / link).resolve().is_file()
+
+
 def test_distillation_is_reported_only_when_it_ran(project: Path) -> None:
     def report() -> str:
         return build_report(

@@ -11,6 +11,7 @@ teacher and distilled student when distill@<task> ran, and the latest ablation t
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -141,13 +142,25 @@ def distill_section(distill: dict[str, Any], task: str) -> list[str]:
     ]
 
 
+def _link(path: Path, base: Path) -> str:
+    """``path`` as a Markdown link from a file in ``base`` (any two folders)."""
+    return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+
+
 def build_report(
-    *, metrics_dir: Path, reports_dir: Path, figures_dir: Path, tasks: tuple[str, ...]
+    *,
+    metrics_dir: Path,
+    reports_dir: Path,
+    figures_dir: Path,
+    tasks: tuple[str, ...],
+    report_dir: Path | None = None,
 ) -> str:
     """The report's Markdown; writes its PNGs into ``figures_dir``.
 
-    Links are relative to ``reports_dir`` (where report.md lives).
+    Links are relative to ``report_dir``, the folder report.md is written to
+    (default ``reports_dir``).
     """
+    base = reports_dir if report_dir is None else report_dir
     overall = _load(metrics_dir, "overall")
     mean_f1 = overall.get("mean_f1")
     lines = [
@@ -172,7 +185,7 @@ def build_report(
         bar_chart_png(png, chart, title=f"{task.upper()}: training rows by source", stacked=True)
         lines += [
             *section,
-            f"![{task} training rows]({png.relative_to(reports_dir).as_posix()})",
+            f"![{task} training rows]({_link(png, base)})",
             "",
         ]
     lines += ["## Scores", ""]
@@ -184,9 +197,9 @@ def build_report(
             bar_chart_png(
                 png, per_language, title=f"{task.upper()}: dev F1 per language (and all-positive)"
             )
-            lines += [f"![{task} F1 per language]({png.relative_to(reports_dir).as_posix()})", ""]
+            lines += [f"![{task} F1 per language]({_link(png, base)})", ""]
         curve = reports_dir / f"threshold_{task}.png"
-        lines += [f"![{task} threshold curve]({curve.relative_to(reports_dir).as_posix()})", ""]
+        lines += [f"![{task} threshold curve]({_link(curve, base)})", ""]
     distilled = [
         line
         for task in tasks
