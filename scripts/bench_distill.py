@@ -105,7 +105,10 @@ def main(
         on the validation rows), and its p(yes) on the first of them."""
         p_valid, _ = _timed_score(scorer, task, valid, f"{name}: validation")
         tuned = best_threshold(threshold_sweep(valid["label"].to_numpy(), p_valid))["threshold"]
-        result: dict[str, object] = {"tuned_threshold": tuned}
+        result: dict[str, object] = {
+            "validation_auc": score_rows(valid["label"].to_numpy(), p_valid, tuned)["auc"],
+            "tuned_threshold": tuned,
+        }
         first = None
         if not held.empty:
             first, rate = _timed_score(scorer, task, held, f"{name}: {holdout}")
