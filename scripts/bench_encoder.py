@@ -49,9 +49,7 @@ def holdout_split(
     ``holdout`` language; the others shuffled with ``seed``, capped at ``train_rows`` (0:
     all), 10% of them ``valid`` (to tune thresholds) and the rest ``train``, plus, with
     ``fill``, that many English rows translated into the held-out language."""
-    rows = pd.read_json(data / "train_QC.txt", lines=True)
-    rows = rows.rename(columns={"origin_query": "query", "category_path": "candidate"})
-    rows = rows.assign(lang=rows["language"].str.lower())
+    rows = labelled_rows(data / "train_QC.txt", split="train")
     if holdout == NO_HOLDOUT:
         if fill:
             raise click.BadParameter("needs a held-out language to fill", param_hint="--fill")
@@ -70,14 +68,15 @@ def holdout_split(
     return train, valid, held
 
 
-def labelled_rows(path: Path, labels: Path | None = None) -> pd.DataFrame:
+def labelled_rows(path: Path, labels: Path | None = None, *, split: str = "dev") -> pd.DataFrame:
     """The QC rows of a competition-format file with their labels (in the file, or in
-    ``labels``: ``id,label`` records), read by the pipeline's ingest. Every record must
-    be readable and labelled: the figures are on all of them or the run stops."""
+    ``labels``: ``id,label`` records), read by the pipeline's ingest as ``split`` (train:
+    a label in the file is required). Every record must be readable and labelled: the
+    figures are on all of them or the run stops."""
     from relevance.data.ingest import apply_label_file, read_split
     from relevance.schema import TASKS
 
-    result = read_split(path, task=TASKS["qc"], split="dev")
+    result = read_split(path, task=TASKS["qc"], split=split)
     bad = result.quarantine + (apply_label_file(result, labels).quarantine if labels else [])
     if bad:
         where = "; ".join(
@@ -87,10 +86,11 @@ def labelled_rows(path: Path, labels: Path | None = None) -> pd.DataFrame:
     unlabelled = [row for row in result.rows if row["label"] is None]
     if unlabelled:
         first = unlabelled[0]
+        why = f", {first['defect']}" if first["defect"] else ""
         raise click.ClickException(
             f"{len(unlabelled)} of {len(result.rows)} rows of {path} have no label (first: "
-            f"{first['source_file']}:{first['source_line']}, id {first['id']}): expected a "
-            "'label' field or an --eval-labels file with id,label"
+            f"{first['source_file']}:{first['source_line']}, id {first['id']}{why}): expected "
+            "a 'label' field of 0 or 1, or an --eval-labels file with id,label"
         )
     frame = pd.DataFrame(result.rows)
     # The raw text, as holdout_split reads the training rows.

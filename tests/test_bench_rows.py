@@ -73,3 +73,16 @@ def test_scores_on_gives_auc_overall_and_per_language(tmp_path: Path) -> None:
         index = (frame["lang"] == lang).to_numpy()
         assert result["auc_by_language"][lang] == pytest.approx(auc(labels[index], p[index]))
     assert result["threshold"] == 0.5 and 0 <= result["f1"] <= 1
+
+
+def test_training_file_is_read_by_the_pipelines_ingest(tmp_path: Path) -> None:
+    # A byte order mark and upper-case codes read as the pipeline reads them; a bad label
+    # stops the run at its line instead of training on it.
+    rows = [qc_row(1, language="EN", label=1), qc_row(2, language="Fr", label=0)]
+    path = write_jsonl(tmp_path / "train_QC.txt", rows)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    _, _, held = holdout_split(tmp_path, "fr", seed=1, train_rows=0, fill=0)
+    assert held["id"].tolist() == [2]
+    write_jsonl(path, [qc_row(1, label=1), qc_row(2, label=7)])
+    with pytest.raises(click.ClickException, match=r"train_QC.txt:2: bad_label"):
+        holdout_split(tmp_path, "en", seed=1, train_rows=0, fill=0)
