@@ -24,7 +24,8 @@ rows, the all-positive F1, a char TF-IDF + logistic regression on the same rows,
 minutes and scoring pairs/s of each model.
 
 ``--eval-file F [--eval-labels L]``, ``--holdout none``: as in ``bench_encoder.py``
-(labelled rows, e.g. in languages absent from training, scored by all three models).
+(labelled rows, e.g. in languages absent from training, scored by all three models;
+their figures under ``eval``, one entry per model, as there).
 
 Needs the models stage's folders (`dvc repro models`).
 """
@@ -40,8 +41,9 @@ import click
 import numpy as np
 import pandas as pd
 from bench_encoder import (  # this folder: the same split, fill and eval rows as there
+    eval_rows,
+    eval_summary,
     holdout_split,
-    labelled_rows,
     scores_on,
 )
 
@@ -94,7 +96,8 @@ def main(
 
     task = TASKS["qc"]
     train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
-    extra = labelled_rows(eval_file, eval_labels) if eval_file is not None else None
+    extra = eval_rows(eval_file, eval_labels)
+    on_eval: dict[str, object] = {}  # each model's figures on the eval rows
     if held.empty and extra is None:
         raise click.UsageError("--holdout none scores nothing without --eval-file")
     bench = ROOT / "data" / "bench"
@@ -116,7 +119,7 @@ def main(
             result.update(auc=at_tuned["auc"], f1_at_tuned=at_tuned["f1"], pairs_per_s=rate)
         if extra is not None:
             p_extra, rate = _timed_score(scorer, task, extra, f"{name}: {eval_file.name}")
-            result["eval"] = scores_on(extra, p_extra, tuned)
+            on_eval[name] = scores_on(extra, p_extra, tuned)
             result.setdefault("pairs_per_s", rate)
             first = p_extra if first is None else first
         result["pairs_per_s"] = round(result["pairs_per_s"], 1)
@@ -172,13 +175,10 @@ def main(
         summary["all_positive_f1"] = score_rows(labels, np.ones(len(labels)), 0.5)["f1"]
         summary["tfidf_auc"] = score_rows(labels, p_tfidf, 0.5)["auc"]
     if extra is not None:
-        labels = extra["label"].to_numpy()
         (p_tfidf,) = tfidf_baseline(train, [extra])
         summary["eval"] = {
-            "file": str(eval_file),
-            "rows": len(extra),
-            "rows_by_language": extra["lang"].value_counts().sort_index().to_dict(),
-            "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
+            **eval_summary(eval_file, extra, train),
+            **on_eval,
             "tfidf": scores_on(extra, p_tfidf, 0.5),
         }
     text = json.dumps(summary, indent=2)

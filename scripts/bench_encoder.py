@@ -2,28 +2,30 @@
 out as if missing (issue 16's real-data benchmark, the encoder row).
 
     python scripts/bench_encoder.py --data ../shared/data/cikm-qc-real [--holdout ja]
-        [--epochs 2] [--train-rows 0] [--fill 0] [--out encoder.json]
+        [--epochs 2] [--train-rows 0] [--fill 0] [--method full] [--lr 5e-5]
+        [--lora-rank 16] [--eval-file F [--eval-labels L]] [--out encoder.json]
 
-Trains ``relevance.model.encoder`` (full fine-tuning of the models stage's
-multilingual-e5-small, word embeddings frozen, lr 5e-5, batch 32, max length 96, e5
-prefixes) on the labelled rows of every language but ``--holdout``, less a 10%
-validation split on which the threshold is tuned; scores the held-out language. Reports
-on the held-out rows: ROC AUC, F1 at the tuned threshold and at 0.5, the all-positive F1
-and a char TF-IDF + logistic regression trained on the same rows, training minutes and
-scoring pairs/s; and the AUC on the validation rows (languages seen in training), the
-ceiling transfer is measured against. ``--train-rows`` caps the training rows (0: all),
-for a quick run.
+Trains ``relevance.model.encoder`` (the models stage's multilingual-e5-small; full
+fine-tuning at lr 5e-5 by default, or ``--method lora``; word embeddings frozen, batch
+32, max length 96, e5 prefixes) on the labelled rows of every language but
+``--holdout``, less a 10% validation split on which the threshold is tuned; scores the
+held-out language. Reports on the held-out rows: ROC AUC, F1 at the tuned threshold and
+at 0.5, the all-positive F1 and a char TF-IDF + logistic regression trained on the same
+rows, training minutes and scoring pairs/s; and the AUC on the validation rows
+(languages seen in training), the ceiling transfer is measured against.
+``--train-rows`` caps the training rows (0: all), for a quick run.
 
 ``--eval-file F [--eval-labels L]``: labelled rows in the competition's format (e.g.
 rows in languages absent from training, or a dev file with its ``id,label`` file, as the
 pipeline's ``data.dev_labels``), read through the pipeline's ingest checks and scored
-too: the same figures, plus AUC per language. ``--holdout none`` then trains on every
-language of ``--data``.
+too: the same figures, plus AUC per language, under ``eval`` in the output (as in
+``bench_distill.py``), with how many of its (query, category) pairs are also training
+rows. ``--holdout none`` then trains on every language of ``--data``.
 
 ``--fill N``: translation augmentation filling the held-out language, as the pipeline's
-translate stage does it: N English training rows, their queries translated into it by
-the pipeline's translator (params.yaml ``translator``, the base LLM, with its quality
-gate and translation cache), added to the training rows.
+translate stage does it: up to N English training rows, their queries translated into it
+by the pipeline's translator (params.yaml ``translator``, the base LLM, with its quality
+gate and translation cache); those that pass the gate join the training rows.
 
 Needs the models stage's folders (`dvc repro models`).
 """
@@ -46,15 +48,26 @@ def holdout_split(
     data: Path, holdout: str, *, seed: int, train_rows: int, fill: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The labelled QC rows of ``data`` as (train, valid, held): ``held`` every row of the
-    ``holdout`` language; the others shuffled with ``seed``, capped at ``train_rows`` (0:
-    all), 10% of them ``valid`` (to tune thresholds) and the rest ``train``, plus, with
-    ``fill``, that many English rows translated into the held-out language."""
+    ``holdout`` language (none with ``holdout="none"``); the others shuffled with
+    ``seed``, capped at ``train_rows`` (0: all), 10% of them ``valid`` (to tune
+    thresholds) and the rest ``train``, plus, with ``fill``, up to that many English
+    ``train`` rows with their queries translated into the held-out language (the ones the
+    quality gate keeps; they keep their English rows' ids)."""
     rows = labelled_rows(data / "train_QC.txt", split="train")
+    holdout = holdout.strip().lower()
+    languages = sorted(set(rows["lang"]))
     if holdout == NO_HOLDOUT:
         if fill:
-            raise click.BadParameter("needs a held-out language to fill", param_hint="--fill")
-    elif holdout not in set(rows["lang"]):
-        raise click.BadParameter(f"{holdout!r} is not a training language", param_hint="--holdout")
+            raise click.BadParameter(
+                f"--fill {fill} translates into the held-out language: got --holdout none",
+                param_hint="--fill",
+            )
+    elif holdout not in languages:
+        raise click.BadParameter(
+            f"expected one of {languages} (the languages of {data / 'train_QC.txt'}) or "
+            f"{NO_HOLDOUT!r}, got {holdout!r}",
+            param_hint="--holdout",
+        )
     held = rows[rows["lang"] == holdout].reset_index(drop=True)
     seen = rows[rows["lang"] != holdout].sample(frac=1.0, random_state=seed)
     if train_rows:
@@ -83,6 +96,15 @@ def labelled_rows(path: Path, labels: Path | None = None, *, split: str = "dev")
             f"{q['source_file']}:{q['source_line']}: {q['reason']} ({q['detail']})" for q in bad[:3]
         )
         raise click.ClickException(f"{len(bad)} unreadable records, e.g. {where}")
+    # Dev rows the pipeline would still answer (a missing category, ...): not scorable.
+    defective = [row for row in result.rows if row["defect"] and row["defect"] != "bad_label"]
+    if defective:
+        first = defective[0]
+        raise click.ClickException(
+            f"{len(defective)} rows of {path} are incomplete (first: {first['source_file']}:"
+            f"{first['source_line']}, id {first['id']}, {first['defect']}): expected a query, "
+            "a category path and a language in every row"
+        )
     unlabelled = [row for row in result.rows if row["label"] is None]
     if unlabelled:
         first = unlabelled[0]
@@ -97,6 +119,32 @@ def labelled_rows(path: Path, labels: Path | None = None, *, split: str = "dev")
     return frame.assign(query=frame["query_raw"], candidate=frame["candidate_raw"])[
         ["id", "language", "lang", "query", "candidate", "label"]
     ]
+
+
+def eval_rows(path: Path | None, labels: Path | None) -> pd.DataFrame | None:
+    """``--eval-file``'s rows (None without one); ``--eval-labels`` needs the file."""
+    if path is None:
+        if labels is not None:
+            raise click.UsageError(f"--eval-labels {labels} needs --eval-file (the rows)")
+        return None
+    return labelled_rows(path, labels)
+
+
+def eval_summary(path: Path, rows: pd.DataFrame, train: pd.DataFrame) -> dict[str, object]:
+    """What the eval rows are: file, counts per language, the all-positive F1, and how
+    many of their (query, category) pairs are training rows too (scored as if unseen)."""
+    from relevance.evaluate.metrics import score_rows
+
+    labels = rows["label"].to_numpy()
+    trained = set(zip(train["query"], train["candidate"], strict=True))
+    shared = sum(pair in trained for pair in zip(rows["query"], rows["candidate"], strict=True))
+    return {
+        "file": str(path),
+        "rows": len(rows),
+        "rows_by_language": rows["lang"].value_counts().sort_index().to_dict(),
+        "pairs_also_in_training": shared,
+        "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
+    }
 
 
 def scores_on(rows: pd.DataFrame, p_yes: np.ndarray, threshold: float) -> dict[str, object]:
@@ -179,7 +227,7 @@ def main(
     from relevance.schema import TASKS
 
     train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
-    extra = labelled_rows(eval_file, eval_labels) if eval_file is not None else None
+    extra = eval_rows(eval_file, eval_labels)
     if held.empty and extra is None:
         raise click.UsageError("--holdout none scores nothing without --eval-file")
     config = EncoderTrainParams(
@@ -234,11 +282,8 @@ def main(
         (p_tfidf_extra,) = tfidf_baseline(train, [extra])
         labels = extra["label"].to_numpy()
         report["eval"] = {
-            "file": str(eval_file),
-            "rows": len(extra),
-            "rows_by_language": extra["lang"].value_counts().sort_index().to_dict(),
+            **eval_summary(eval_file, extra, train),
             "encoder": scores_on(extra, p_extra, threshold),
-            "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
             "tfidf": scores_on(extra, p_tfidf_extra, 0.5),
         }
     text = json.dumps(report, indent=2)

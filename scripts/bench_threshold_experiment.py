@@ -65,6 +65,8 @@ def main(runs: int, first: float) -> None:
                 "runs": runs,
                 "seconds": [round(s, 2) for s in seconds],
                 "median_seconds": round(statistics.median(seconds), 2),
+                # Per run, the stages DVC restored from its run cache instead of running.
+                "restored": restored,
             }
         )
     )

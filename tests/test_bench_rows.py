@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from competition_files import qc_row, write_jsonl
 
-from relevance.evaluate.metrics import auc
+from relevance.evaluate.metrics import auc, score_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from bench_encoder import holdout_split, labelled_rows, scores_on
+from bench_encoder import eval_rows, eval_summary, holdout_split, labelled_rows, scores_on
 
 
 def _train_dir(root: Path) -> Path:
@@ -34,9 +34,9 @@ def test_holdout_split_keeps_every_row_once(tmp_path: Path) -> None:
 def test_holdout_none_trains_on_every_language(tmp_path: Path) -> None:
     train, valid, held = holdout_split(_train_dir(tmp_path), "none", seed=1, train_rows=0, fill=0)
     assert held.empty and len(train) + len(valid) == 30
-    with pytest.raises(click.BadParameter, match="held-out language"):
+    with pytest.raises(click.BadParameter, match="got --holdout none"):
         holdout_split(tmp_path, "none", seed=1, train_rows=0, fill=5)
-    with pytest.raises(click.BadParameter, match="not a training language"):
+    with pytest.raises(click.BadParameter, match=r"one of \['en', 'fr', 'ja'\] .* got 'de'"):
         holdout_split(tmp_path, "de", seed=1, train_rows=0, fill=0)
 
 
@@ -72,7 +72,8 @@ def test_scores_on_gives_auc_overall_and_per_language(tmp_path: Path) -> None:
     for lang in ("de", "pl"):
         index = (frame["lang"] == lang).to_numpy()
         assert result["auc_by_language"][lang] == pytest.approx(auc(labels[index], p[index]))
-    assert result["threshold"] == 0.5 and 0 <= result["f1"] <= 1
+    assert result["threshold"] == 0.5
+    assert result["f1"] == score_rows(labels, p, 0.5)["f1"]
 
 
 def test_training_file_is_read_by_the_pipelines_ingest(tmp_path: Path) -> None:
@@ -86,3 +87,19 @@ def test_training_file_is_read_by_the_pipelines_ingest(tmp_path: Path) -> None:
     write_jsonl(path, [qc_row(1, label=1), qc_row(2, label=7)])
     with pytest.raises(click.ClickException, match=r"train_QC.txt:2: bad_label"):
         holdout_split(tmp_path, "en", seed=1, train_rows=0, fill=0)
+
+
+def test_eval_rows_need_complete_rows_and_say_what_overlaps_training(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n0,1\n")
+    with pytest.raises(click.UsageError, match="needs --eval-file"):
+        eval_rows(None, labels)
+    assert eval_rows(None, None) is None
+    rows = [qc_row(0, label=1), {**qc_row(1, label=0), "category_path": None}]
+    with pytest.raises(click.ClickException, match=r"eval.txt:2, id 1, missing_field"):
+        eval_rows(write_jsonl(tmp_path / "eval.txt", rows), None)
+    rows = [qc_row(0, query="a", label=1), qc_row(1, query="b", label=0)]
+    frame = eval_rows(write_jsonl(tmp_path / "eval.txt", rows), None)
+    train = frame.iloc[:1]  # the pair (a, candidate) is also a training row
+    summary = eval_summary(tmp_path / "eval.txt", frame, train)
+    assert summary["pairs_also_in_training"] == 1 and summary["rows"] == 2

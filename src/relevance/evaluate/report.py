@@ -143,8 +143,9 @@ def distill_section(distill: dict[str, Any], task: str) -> list[str]:
 
 
 def _link(path: Path, base: Path) -> str:
-    """``path`` as a Markdown link from a file in ``base`` (any two folders)."""
-    return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+    """``path`` as a Markdown link from a file in ``base``. Absolute paths, not resolved
+    ones: a figure that is a link into DVC's cache is linked where it stands."""
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(base))).as_posix()
 
 
 def build_report(
