@@ -20,8 +20,9 @@ On the same rows (every language but ``--holdout``, shuffled, capped at ``--trai
 it by the pipeline's translator and gated, added to the training rows of all three.
 
 Reported on the held-out language: ROC AUC, F1 at the threshold tuned on the validation
-rows, the all-positive F1, a char TF-IDF + logistic regression on the same rows, training
-minutes and scoring pairs/s of each model.
+rows and at 0.5, the all-positive F1, a char TF-IDF + logistic regression on the same
+rows, training minutes and scoring pairs/s of each model, and its AUC on the validation
+rows (the languages trained on); the figures are ``bench_encoder.model_figures``'.
 
 ``--eval-file F [--eval-labels L]``, ``--holdout none``: as in ``bench_encoder.py``
 (labelled rows, e.g. in languages absent from training, scored by all three models;
@@ -34,26 +35,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import click
 import numpy as np
-import pandas as pd
-from bench_encoder import (  # this folder: the same split, fill and eval rows as there
+from bench_encoder import (  # this folder: the same split, eval rows and figures as there
+    baseline_figures,
+    eval_options,
     eval_rows,
     eval_summary,
     holdout_split,
-    scores_on,
+    model_figures,
+    timed_score,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _timed_score(scorer, task, rows: pd.DataFrame, label: str) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
-    p = scorer.score(task, rows, label=label)
-    return p, len(rows) / (time.perf_counter() - start)
 
 
 @click.command()
@@ -66,14 +62,7 @@ def _timed_score(scorer, task, rows: pd.DataFrame, label: str) -> tuple[np.ndarr
 @click.option("--student-epochs", default=2.0, show_default=True)
 @click.option("--fill", default=0, show_default=True, help="Translated English rows added.")
 @click.option("--seed", default=13, show_default=True)
-@click.option(
-    "--eval-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-    help="Labelled rows also scored (competition format).",
-)  # fmt: skip
-@click.option(
-    "--eval-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-    help="id,label records for --eval-file.",
-)  # fmt: skip
+@eval_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
     data: Path,
@@ -87,8 +76,6 @@ def main(
     eval_labels: Path | None,
     out: Path | None,
 ) -> None:
-    from relevance.evaluate.baseline import tfidf_baseline
-    from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
     from relevance.model.encoder import EncoderScorer, EncoderTrainParams, train_encoder
     from relevance.model.predict import PredictParams, scorer_for
     from relevance.model.train import load_train_params, train_lora
@@ -97,33 +84,16 @@ def main(
     task = TASKS["qc"]
     train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
     extra = eval_rows(eval_file, eval_labels)
-    on_eval: dict[str, object] = {}  # each model's figures on the eval rows
     if held.empty and extra is None:
         raise click.UsageError("--holdout none scores nothing without --eval-file")
     bench = ROOT / "data" / "bench"
     llm, embedder = ROOT / "models/base/llm", ROOT / "models/base/embedder"
-
-    def scored(scorer, name: str) -> tuple[dict[str, object], np.ndarray]:
-        """``name``'s figures on the held-out language and the eval rows (threshold tuned
-        on the validation rows), and its p(yes) on the first of them."""
-        p_valid, _ = _timed_score(scorer, task, valid, f"{name}: validation")
-        tuned = best_threshold(threshold_sweep(valid["label"].to_numpy(), p_valid))["threshold"]
-        result: dict[str, object] = {
-            "validation_auc": score_rows(valid["label"].to_numpy(), p_valid, tuned)["auc"],
-            "tuned_threshold": tuned,
-        }
-        first = None
-        if not held.empty:
-            first, rate = _timed_score(scorer, task, held, f"{name}: {holdout}")
-            at_tuned = score_rows(held["label"].to_numpy(), first, tuned)
-            result.update(auc=at_tuned["auc"], f1_at_tuned=at_tuned["f1"], pairs_per_s=rate)
-        if extra is not None:
-            p_extra, rate = _timed_score(scorer, task, extra, f"{name}: {eval_file.name}")
-            on_eval[name] = scores_on(extra, p_extra, tuned)
-            result.setdefault("pairs_per_s", rate)
-            first = p_extra if first is None else first
-        result["pairs_per_s"] = round(result["pairs_per_s"], 1)
-        return result, first
+    sets = {
+        "valid": valid, "held": held, "holdout": holdout, "extra": extra,
+        "extra_name": eval_file.name if eval_file else "",
+    }  # fmt: skip
+    results: dict[str, dict[str, object]] = {}
+    on_eval: dict[str, object] = {}  # each model's figures on the eval rows
 
     # Teacher: gemma yes/no LoRA, the pipeline's recipe.
     recipe = dataclasses.replace(
@@ -134,10 +104,9 @@ def main(
         restart_on_mismatch=True,
     )  # fmt: skip
     teacher = scorer_for(taught.out_dir, base_model=llm, params=PredictParams())
-    p_train, _ = _timed_score(teacher, task, train, "teacher: train rows")
-    results = {"teacher": {"train_minutes": round(taught.summary["seconds"] / 60, 1)}}
-    figures, t_first = scored(teacher, "teacher")
-    results["teacher"].update(figures)
+    p_train, _ = timed_score(teacher, task, train, "teacher: train rows")
+    figures, on_eval["teacher"], t_first = model_figures(teacher, task, "teacher", **sets)
+    results["teacher"] = {"train_minutes": round(taught.summary["seconds"] / 60, 1), **figures}
     del teacher
 
     # Student (teacher's p(yes)) and encoder (labels): the same cross-encoder recipe.
@@ -150,15 +119,16 @@ def main(
             model_dir=embedder, task=task, rows=train.assign(teacher_p_yes=p_train),
             config=config, out_dir=bench / f"{name}-{holdout}", targets=targets,
         )  # fmt: skip
-        results[name] = {"train_minutes": round(trained.summary["seconds"] / 60, 1)}
-        figures, s_first = scored(EncoderScorer(trained.model_dir, batch_size=64), name)
-        results[name].update(figures)
+        scorer = EncoderScorer(trained.model_dir, batch_size=64)
+        figures, on_eval[name], s_first = model_figures(scorer, task, name, **sets)
+        results[name] = {"train_minutes": round(trained.summary["seconds"] / 60, 1), **figures}
         if name == "student":
             # On the held-out language (or, without one, the eval rows).
             results[name]["mean_abs_gap_to_teacher"] = round(
                 float(np.abs(s_first - t_first).mean()), 4
             )
 
+    on_held, tfidf_extra = baseline_figures(train, held, extra)
     summary: dict[str, object] = {
         "holdout": holdout,
         "train_rows": len(train),
@@ -168,19 +138,10 @@ def main(
         "teacher_epochs": teacher_epochs,
         "student_epochs": student_epochs,
         **results,
+        **on_held,
     }
-    if not held.empty:
-        labels = held["label"].to_numpy()
-        (p_tfidf,) = tfidf_baseline(train, [held])
-        summary["all_positive_f1"] = score_rows(labels, np.ones(len(labels)), 0.5)["f1"]
-        summary["tfidf_auc"] = score_rows(labels, p_tfidf, 0.5)["auc"]
     if extra is not None:
-        (p_tfidf,) = tfidf_baseline(train, [extra])
-        summary["eval"] = {
-            **eval_summary(eval_file, extra, train),
-            **on_eval,
-            "tfidf": scores_on(extra, p_tfidf, 0.5),
-        }
+        summary["eval"] = {**eval_summary(eval_file, extra, train), **on_eval, "tfidf": tfidf_extra}
     text = json.dumps(summary, indent=2)
     click.echo(text)
     if out is not None:

@@ -163,6 +163,81 @@ def scores_on(rows: pd.DataFrame, p_yes: np.ndarray, threshold: float) -> dict[s
     }  # fmt: skip
 
 
+def eval_options(command):
+    """``--eval-file`` and ``--eval-labels`` (this script's and bench_distill.py's)."""
+    path = click.Path(exists=True, dir_okay=False, path_type=Path)
+    command = click.option(
+        "--eval-labels", type=path, default=None, help="id,label records for --eval-file."
+    )(command)
+    return click.option(
+        "--eval-file", type=path, default=None,
+        help="Labelled rows also scored (competition format).",
+    )(command)  # fmt: skip
+
+
+def timed_score(scorer, task, rows: pd.DataFrame, label: str) -> tuple[np.ndarray, float]:
+    """p(yes) of ``rows`` and the pairs scored per second."""
+    start = time.perf_counter()
+    p_yes = scorer.score(task, rows, label=label)
+    return p_yes, len(rows) / (time.perf_counter() - start)
+
+
+def model_figures(
+    scorer, task, name: str, *, valid: pd.DataFrame, held: pd.DataFrame, holdout: str,
+    extra: pd.DataFrame | None, extra_name: str = "eval rows",
+) -> tuple[dict[str, object], dict[str, object] | None, np.ndarray]:  # fmt: skip
+    """A trained model's figures: the threshold tuned on ``valid`` and the AUC there (the
+    languages it trained on); on ``held`` (when not empty) AUC, F1 at the tuned threshold
+    and at 0.5; pairs/s on the first of ``held``/``extra`` scored. Returns them, its
+    :func:`scores_on` ``extra`` (None without), and its p(yes) on that first set."""
+    from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
+
+    p_valid, _ = timed_score(scorer, task, valid, f"{name}: validation")
+    labels = valid["label"].to_numpy()
+    tuned = best_threshold(threshold_sweep(labels, p_valid))["threshold"]
+    figures: dict[str, object] = {
+        "validation_auc": score_rows(labels, p_valid, tuned)["auc"],
+        "tuned_threshold": tuned,
+    }
+    first, on_extra, rates = None, None, []
+    if not held.empty:
+        first, rate = timed_score(scorer, task, held, f"{name}: {holdout}")
+        labels = held["label"].to_numpy()
+        at_tuned = score_rows(labels, first, tuned)
+        figures.update(
+            auc=at_tuned["auc"], f1_at_tuned=at_tuned["f1"],
+            **{"f1_at_0.5": score_rows(labels, first, 0.5)["f1"]},
+        )  # fmt: skip
+        rates.append(rate)
+    if extra is not None:
+        p_extra, rate = timed_score(scorer, task, extra, f"{name}: {extra_name}")
+        on_extra = scores_on(extra, p_extra, tuned)
+        first = p_extra if first is None else first
+        rates.append(rate)
+    figures["pairs_per_s"] = round(rates[0], 1)
+    return figures, on_extra, first
+
+
+def baseline_figures(
+    train: pd.DataFrame, held: pd.DataFrame, extra: pd.DataFrame | None
+) -> tuple[dict[str, object], dict[str, object] | None]:
+    """On ``held`` (when not empty): the all-positive F1 and the TF-IDF AUC; on
+    ``extra``: the TF-IDF's :func:`scores_on` at 0.5. One TF-IDF fit on ``train``."""
+    from relevance.evaluate.baseline import tfidf_baseline
+    from relevance.evaluate.metrics import score_rows
+
+    scored = [rows for rows in (held, extra) if rows is not None and not rows.empty]
+    p_tfidf = iter(tfidf_baseline(train, scored))
+    on_held: dict[str, object] = {}
+    if not held.empty:
+        labels = held["label"].to_numpy()
+        on_held = {
+            "all_positive_f1": score_rows(labels, np.ones(len(labels)), 0.5)["f1"],
+            "tfidf_auc": score_rows(labels, next(p_tfidf), 0.5)["auc"],
+        }
+    return on_held, scores_on(extra, next(p_tfidf), 0.5) if extra is not None else None
+
+
 def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> pd.DataFrame:
     """``count`` English rows of ``train`` with their queries translated into ``target``
     and gated, by the pipeline's own translation code; the rows that passed."""
@@ -198,14 +273,7 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
 @click.option("--method", type=click.Choice(["full", "lora"]), default="full", show_default=True)
 @click.option("--lr", default=5e-5, show_default=True, help="Learning rate.")
 @click.option("--lora-rank", default=16, show_default=True)
-@click.option(
-    "--eval-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-    help="Labelled rows also scored (competition format).",
-)  # fmt: skip
-@click.option(
-    "--eval-labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-    help="id,label records for --eval-file.",
-)  # fmt: skip
+@eval_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
     data: Path,
@@ -221,8 +289,6 @@ def main(
     eval_labels: Path | None,
     out: Path | None,
 ) -> None:
-    from relevance.evaluate.baseline import tfidf_baseline
-    from relevance.evaluate.metrics import best_threshold, score_rows, threshold_sweep
     from relevance.model.encoder import EncoderScorer, EncoderTrainParams, train_encoder
     from relevance.schema import TASKS
 
@@ -240,9 +306,11 @@ def main(
         model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=train,
         config=config, out_dir=model_dir,
     )  # fmt: skip
-    scorer = EncoderScorer(model_dir, batch_size=64)
-    p_valid = scorer.score(TASKS["qc"], valid, label="validation")
-    threshold = best_threshold(threshold_sweep(valid["label"].to_numpy(), p_valid))["threshold"]
+    figures, on_extra, _ = model_figures(
+        EncoderScorer(model_dir, batch_size=64), TASKS["qc"], "encoder", valid=valid,
+        held=held, holdout=holdout, extra=extra, extra_name=eval_file.name if eval_file else "",
+    )  # fmt: skip
+    on_held, tfidf_extra = baseline_figures(train, held, extra)
     report: dict[str, object] = {
         "holdout": holdout,
         "train_rows": len(train),
@@ -253,38 +321,18 @@ def main(
         "method": method,
         "learning_rate": lr,
         "lora_rank": lora_rank if method == "lora" else None,
+        **on_held,
+        "encoder": {
+            **figures,
+            "train_minutes": round(result.summary["seconds"] / 60, 1),
+            "steps": result.summary["steps"],
+        },
     }
-    encoder = {
-        # On the languages it trained on: how far transfer to an unseen one falls short.
-        "validation_auc": score_rows(valid["label"].to_numpy(), p_valid, threshold)["auc"],
-        "tuned_threshold": threshold,
-        "train_minutes": round(result.summary["seconds"] / 60, 1),
-        "steps": result.summary["steps"],
-    }
-    if not held.empty:
-        start = time.perf_counter()
-        p_held = scorer.score(TASKS["qc"], held, label=holdout)
-        encoder["pairs_per_s"] = round(len(held) / (time.perf_counter() - start), 1)
-        (p_tfidf,) = tfidf_baseline(train, [held])
-        labels = held["label"].to_numpy()
-        at_tuned = score_rows(labels, p_held, threshold)
-        encoder.update(
-            auc=at_tuned["auc"], f1_at_tuned=at_tuned["f1"],
-            **{"f1_at_0.5": score_rows(labels, p_held, 0.5)["f1"]},
-        )  # fmt: skip
-        report["all_positive_f1"] = at_tuned["all_positive_f1"]
-        report["tfidf_auc"] = score_rows(labels, p_tfidf, 0.5)["auc"]
-    report["encoder"] = encoder
     if extra is not None:
-        start = time.perf_counter()
-        p_extra = scorer.score(TASKS["qc"], extra, label=eval_file.name)
-        encoder.setdefault("pairs_per_s", round(len(extra) / (time.perf_counter() - start), 1))
-        (p_tfidf_extra,) = tfidf_baseline(train, [extra])
-        labels = extra["label"].to_numpy()
         report["eval"] = {
             **eval_summary(eval_file, extra, train),
-            "encoder": scores_on(extra, p_extra, threshold),
-            "tfidf": scores_on(extra, p_tfidf_extra, 0.5),
+            "encoder": on_extra,
+            "tfidf": tfidf_extra,
         }
     text = json.dumps(report, indent=2)
     click.echo(text)

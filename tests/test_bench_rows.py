@@ -11,10 +11,19 @@ import numpy as np
 import pytest
 from competition_files import qc_row, write_jsonl
 
+from relevance.evaluate.baseline import tfidf_baseline
 from relevance.evaluate.metrics import auc, score_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from bench_encoder import eval_rows, eval_summary, holdout_split, labelled_rows, scores_on
+from bench_encoder import (
+    baseline_figures,
+    eval_rows,
+    eval_summary,
+    holdout_split,
+    labelled_rows,
+    model_figures,
+    scores_on,
+)
 
 
 def _train_dir(root: Path) -> Path:
@@ -103,3 +112,34 @@ def test_eval_rows_need_complete_rows_and_say_what_overlaps_training(tmp_path: P
     train = frame.iloc[:1]  # the pair (a, candidate) is also a training row
     summary = eval_summary(tmp_path / "eval.txt", frame, train)
     assert summary["pairs_also_in_training"] == 1 and summary["rows"] == 2
+
+
+class _LabelScorer:
+    """p(yes) = 0.1 + 0.8 * label: a perfect ranking, to check the figures' plumbing."""
+
+    def score(self, task: object, rows: object, *, label: str = "") -> np.ndarray:
+        return 0.1 + 0.8 * rows["label"].to_numpy(float)
+
+
+def test_model_and_baseline_figures_on_held_and_eval_rows(tmp_path: Path) -> None:
+    rows = [qc_row(i, language=["de", "pl"][i % 2], query=f"q{i}", label=(i // 2) % 2)
+            for i in range(40)]  # fmt: skip
+    frame = labelled_rows(write_jsonl(tmp_path / "rows.txt", rows))
+    valid, held, extra = frame.iloc[:10], frame.iloc[10:25], frame.iloc[25:]
+    figures, on_extra, first = model_figures(
+        _LabelScorer(), None, "m", valid=valid, held=held, holdout="de", extra=extra
+    )
+    assert figures["validation_auc"] == 1.0 and figures["auc"] == 1.0
+    assert figures["f1_at_tuned"] == 1.0 and figures["pairs_per_s"] > 0
+    assert on_extra["auc"] == 1.0 and set(on_extra["auc_by_language"]) == {"de", "pl"}
+    assert np.array_equal(first, 0.1 + 0.8 * held["label"].to_numpy(float))
+    _, none_extra, first = model_figures(
+        _LabelScorer(), None, "m", valid=valid, held=held.iloc[:0], holdout="none", extra=extra
+    )
+    assert none_extra is not None and len(first) == len(extra)
+    on_held, tfidf_extra = baseline_figures(frame.iloc[:20], held, extra)
+    labels = held["label"].to_numpy()
+    assert on_held["all_positive_f1"] == score_rows(labels, np.ones(len(labels)), 0.5)["f1"]
+    (p_extra,) = tfidf_baseline(frame.iloc[:20], [extra])
+    assert tfidf_extra == scores_on(extra, p_extra, 0.5)
+    assert baseline_figures(frame.iloc[:20], held.iloc[:0], None) == ({}, None)
