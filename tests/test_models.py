@@ -434,6 +434,7 @@ def test_gemma_tokenizer_matches_what_autotokenizer_builds_from_the_gguf(
     reference = AutoTokenizer.from_pretrained(tmp_path, gguf_file=gguf.name)
     saved = AutoTokenizer.from_pretrained(gemma_folder.path)
     assert type(saved) is type(reference)
-    for text in ("Café crème 咖啡杯 커피컵  two  spaces", "Query: running shoes\nCategory: a,b", ""):
+    probes = ("Café crème 咖啡杯 커피컵  two  spaces", "Query: running shoes\nCategory: a,b", "")
+    for text in probes:
         assert saved(text).input_ids == reference(text).input_ids, text
     assert saved.bos_token == reference.bos_token and saved.eos_token == reference.eos_token
