@@ -90,6 +90,8 @@ def labelled_rows(path: Path, labels: Path | None = None, *, split: str = "dev")
     from relevance.schema import TASKS
 
     result = read_split(path, task=TASKS["qc"], split=split)
+    if not result.rows and not result.quarantine:
+        raise click.ClickException(f"{path}: no records: expected labelled QC rows")
     bad = result.quarantine + (apply_label_file(result, labels).quarantine if labels else [])
     if bad:
         where = "; ".join(

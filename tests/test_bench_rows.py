@@ -49,6 +49,13 @@ def test_holdout_none_trains_on_every_language(tmp_path: Path) -> None:
         holdout_split(tmp_path, "de", seed=1, train_rows=0, fill=0)
 
 
+def test_labelled_rows_refuses_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "eval.txt"
+    path.write_text("")
+    with pytest.raises(click.ClickException, match=r"eval.txt: no records"):
+        labelled_rows(path)
+
+
 def test_labelled_rows_joins_a_labels_file(tmp_path: Path) -> None:
     rows = [qc_row(i, language="DE", query=f"q{i}", label=None) for i in range(4)]
     path = write_jsonl(tmp_path / "eval.txt", rows)
