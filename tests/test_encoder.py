@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from relevance.model.encoder import (
     EncoderScorer,
     EncoderTrainParams,
     encode_pairs,
+    freeze_lower_layers,
     load_encoder,
     model_family,
     soft_cross_entropy,
@@ -111,6 +113,52 @@ def test_full_fine_tuning_learns_and_keeps_frozen_word_embeddings(bert_dir, full
     ]
     assert len(changed) > 10  # the rest of the encoder trained
     assert json.loads((full.model_dir / ENCODER_META_FILE).read_text())["method"] == "full"
+
+
+def test_frozen_lower_layers_stay_as_they_were_and_the_rest_trains(bert_dir, tmp_path) -> None:
+    """freeze_layers=1 of the tiny BERT's 2: the embedding block (word, position, type
+    embeddings and their norm) and layer 0 come out bit-identical; layer 1 and the head
+    train, and the model still learns the toy task."""
+    result = _train(bert_dir, tmp_path / "frozen", freeze_layers=1)
+    before = load_file(bert_dir / "model.safetensors")
+    after = load_file(tmp_path / "frozen" / "model.safetensors")
+    frozen = [k for k in before if k.startswith(("embeddings.", "encoder.layer.0."))]
+    trained = [k for k in before if k.startswith("encoder.layer.1.")]
+    assert len(frozen) > 10 and len(trained) > 10
+    assert all(torch.equal(before[k], after["bert." + k]) for k in frozen)
+    assert all(not torch.equal(before[k], after["bert." + k]) for k in trained)
+    assert result.summary["frozen_layers"] == 1
+    full_run = _train(bert_dir, tmp_path / "unfrozen", max_steps=1)
+    assert result.summary["trainable_params"] < full_run.summary["trainable_params"]
+    rows = toy_rows(200, seed=9)
+    scorer = EncoderScorer(tmp_path / "frozen", dtype="float32", progress=False)
+    assert roc_auc_score(rows["label"], scorer.score(TASKS["qc"], rows)) > 0.9
+
+
+def test_freeze_layers_is_checked(bert_dir, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="the model has 2 transformer layers"):
+        _train(bert_dir, tmp_path / "too-many", freeze_layers=3, max_steps=1)
+    with pytest.raises(ConfigError, match="applies to full fine-tuning"):
+        EncoderTrainParams(method="lora", freeze_layers=2)
+    with pytest.raises(ConfigError, match="freeze_layers must be >= 0"):
+        EncoderTrainParams(freeze_layers=-1)
+    no_stack = SimpleNamespace(base_model=torch.nn.Linear(2, 2))  # no embeddings, no layers
+    with pytest.raises(ConfigError, match="expected an encoder with an embeddings block"):
+        freeze_lower_layers(no_stack, 1)
+
+
+def test_a_causal_lm_refuses_freeze_layers(tiny_lm_dir, tmp_path) -> None:
+    from relevance.model.backbone import train_model
+    from relevance.model.train import TrainParams
+
+    with pytest.raises(ConfigError, match=r"train\.qc\.freeze_layers is 2: it is for encoder"):
+        train_model(
+            model_dir=tiny_lm_dir, task=TASKS["qc"], rows=toy_rows(16),
+            config=TrainParams(freeze_layers=2, max_steps=1), out_dir=tmp_path / "lm",
+            progress=False,
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match="freeze_layers must be an integer >= 0"):
+        TrainParams(freeze_layers=-1)
 
 
 def test_lora_trains_adapter_and_head_and_not_the_base(bert_dir, tmp_path) -> None:

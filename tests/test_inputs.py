@@ -38,6 +38,35 @@ def test_pivot_appends_the_english_of_the_source_row() -> None:
     assert rows["query"].iloc[0] == "chaussures rouges"  # input untouched
 
 
+def test_pivot_replace_reads_the_english_alone_where_the_gate_passed() -> None:
+    rows = pd.DataFrame(
+        {
+            "id": ["1", "2", "tr:de:1", "3"],
+            "source_id": [1, 2, 1, 3],
+            "lang": ["fr", "en", "de", "ko"],
+            "query": ["chaussures rouges", "lamp", "rote Schuhe", "램프"],
+            "candidate": ["x", "y", "x", "z"],
+        }
+    )
+    params = InputParams(pivot_en=True, pivot_mode="replace")
+    out, counts = prepare_rows(rows, params=params, pivot=PIVOT, split="train")
+    assert list(out["query"]) == ["red shoes", "lamp", "red shoes", "램프"]
+    assert counts == {"rows": 4, "pivoted": 2, "no_pivot": 1}
+    # pivot_mode alone changes nothing: the pivot is off.
+    off, _ = prepare_rows(rows, params=InputParams(pivot_mode="replace"), pivot=None, split="dev")
+    pd.testing.assert_frame_equal(off, rows)
+
+
+def test_pivot_mode_is_checked_where_params_are_read(tmp_path) -> None:
+    from relevance.errors import ConfigError
+    from relevance.params import load_section
+
+    path = tmp_path / "params.yaml"
+    path.write_text("input:\n  pivot_en: true\n  pivot_mode: prepend\n  lowercase: false\n")
+    with pytest.raises(ConfigError, match="pivot_mode"):
+        load_section(InputParams, "input", path)
+
+
 def test_pivot_uses_the_split_of_the_rows() -> None:
     rows = pd.DataFrame({"id": [1], "lang": ["it"], "query": ["lampada"], "candidate": ["c"]})
     out, _ = prepare_rows(rows, params=InputParams(pivot_en=True), pivot=PIVOT, split="dev")

@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 def encoder_params(config: TrainParams) -> EncoderTrainParams:
     """The encoder recipe of ``train.<task>``: the keys both families share (learning
     rate, epochs, batch, length, LoRA rank and alpha, warm-up, decay, seed, steps, bf16)
-    and the encoder's own (``method``, ``freeze_word_embeddings``). The causal LM's prompt,
+    and the encoder's own (``method``, ``freeze_word_embeddings``, ``freeze_layers``). The
+    causal LM's prompt,
     head, loss, dropout and target modules do not apply to an encoder."""
     return EncoderTrainParams(
         method=config.method,
@@ -43,6 +44,7 @@ def encoder_params(config: TrainParams) -> EncoderTrainParams:
         per_device_batch_size=config.per_device_batch_size,
         max_length=config.max_length,
         freeze_word_embeddings=config.freeze_word_embeddings,
+        freeze_layers=config.freeze_layers,
         lora_rank=config.lora_rank,
         lora_alpha=config.lora_alpha,
         warmup_ratio=config.warmup_ratio,
@@ -111,6 +113,12 @@ def train_model(
         raise ConfigError(
             f"train.{task.name}.method is {config.method!r}: a causal LM ({model_dir}) "
             "trains with LoRA only (method: lora)"
+        )
+    if causal_lm and config.freeze_layers:
+        raise ConfigError(
+            f"train.{task.name}.freeze_layers is {config.freeze_layers}: it is for encoder "
+            f"backbones; a causal LM ({model_dir}) trains LoRA adapters and keeps every base "
+            "weight as it is (set it to 0)"
         )
     if is_main_process():
         # The model folders of an earlier run in out_dir (say, an encoder's merged/ before

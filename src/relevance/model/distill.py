@@ -67,7 +67,7 @@ class DistillParams:
             on the training rows (0: the teacher alone; unlabelled rows always the
             teacher alone).
         method, learning_rate, epochs, per_device_batch_size, max_length,
-        freeze_word_embeddings, seed: the student's recipe
+        freeze_word_embeddings, freeze_layers, seed: the student's recipe
         (:class:`relevance.model.encoder.EncoderTrainParams`).
         batch_size: rows per scoring batch of the student.
     """
@@ -81,6 +81,7 @@ class DistillParams:
     per_device_batch_size: int = 32
     max_length: int = 96
     freeze_word_embeddings: bool = True
+    freeze_layers: int = 0
     seed: int = 13
     batch_size: int = 64
 
@@ -95,7 +96,8 @@ class DistillParams:
         return EncoderTrainParams(
             method=self.method, learning_rate=self.learning_rate, epochs=self.epochs,
             per_device_batch_size=self.per_device_batch_size, max_length=self.max_length,
-            freeze_word_embeddings=self.freeze_word_embeddings, seed=self.seed,
+            freeze_word_embeddings=self.freeze_word_embeddings,
+            freeze_layers=self.freeze_layers, seed=self.seed,
         )  # fmt: skip
 
 

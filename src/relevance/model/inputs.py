@@ -3,11 +3,14 @@
 The winning team's (DcuRAGONs) input options, applied identically at training and at
 prediction time (``train@<task>`` and ``predict@<task>`` both call :func:`prepare_rows`):
 
-- ``pivot_en``: the query becomes ``"{origin query} - {English translation}"``. English
-  queries keep their own text. The translation comes from ``pivot@<task>`` (every query
-  of every split through the translation cache). A row made from another row
-  (translated or hard-negative rows carry ``source_id``) takes its source row's English:
-  its query is a translation of that query, so the English is the same.
+- ``pivot_en``: the query becomes ``"{origin query} - {English translation}"``
+  (``pivot_mode: append``, the winning team's), or the English translation alone
+  (``pivot_mode: replace``: the model reads English text only, as the competition's
+  top-10 encoder did). English queries keep their own text, and so does a query whose
+  translation failed the quality gate. The translation comes from ``pivot@<task>``
+  (every query of every split through the translation cache). A row made from another
+  row (translated or hard-negative rows carry ``source_id``) takes its source row's
+  English: its query is a translation of that query, so the English is the same.
 - ``lowercase``: lower-case query and candidate with ingest's own cleaning
   (:func:`relevance.clean.clean_text`; NFC and redundant spaces are already handled at
   ingest, and ingest quarantines empty queries).
@@ -16,6 +19,7 @@ prediction time (``train@<task>`` and ``predict@<task>`` both call :func:`prepar
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import pandas as pd
 
@@ -30,6 +34,7 @@ class InputParams:
     """params.yaml ``input``: see the module docstring."""
 
     pivot_en: bool = False
+    pivot_mode: Literal["append", "replace"] = "append"
     lowercase: bool = False
 
 
@@ -68,7 +73,12 @@ def prepare_rows(
             )
         query_en = rows[key].map(english)
         usable = query_en.notna() & (rows["lang"] != "en") & (query_en != rows["query"])
-        rows.loc[usable, "query"] = rows.loc[usable, "query"] + PIVOT_SEPARATOR + query_en[usable]
+        if params.pivot_mode == "replace":
+            rows.loc[usable, "query"] = query_en[usable]
+        else:
+            rows.loc[usable, "query"] = (
+                rows.loc[usable, "query"] + PIVOT_SEPARATOR + query_en[usable]
+            )
         counts["pivoted"] = int(usable.sum())
         # Rows whose English failed the translation quality gate keep their own text.
         counts["no_pivot"] = int((query_en.isna() & (rows["lang"] != "en")).sum())

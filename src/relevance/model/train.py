@@ -136,6 +136,9 @@ class TrainParams:
         freeze_word_embeddings: an encoder backbone keeps its token embedding table
             as it is (most of a multilingual encoder's weights: 96M of
             multilingual-e5-small's 118M). The causal LM's LoRA never trains it.
+        freeze_layers: an encoder backbone with ``method: full`` also keeps its whole
+            embedding block and its bottom N transformer layers as they are (0: none;
+            :func:`relevance.model.encoder.freeze_lower_layers`). Not for a causal LM.
         seed: seeds LoRA initialisation, dropout and data order.
         max_steps: stop after this many optimizer steps (-1: run all ``epochs``).
         warmup_ratio: fraction of the steps with a linear learning-rate warmup.
@@ -178,6 +181,7 @@ class TrainParams:
     head: Literal["yes_no", "seq_cls"] = "yes_no"
     init_from: Literal["none", "other_task"] = "none"
     freeze_word_embeddings: bool = True
+    freeze_layers: int = 0
     seed: int = 13
     max_steps: int = -1
     warmup_ratio: float = 0.03
@@ -225,6 +229,8 @@ class TrainParams:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.freeze_layers < 0:
+            problems.append(f"freeze_layers must be an integer >= 0, got {self.freeze_layers!r}")
         if not self.target_modules:
             problems.append(
                 "target_modules must be 'all-linear' or a non-empty list of names, "

@@ -47,6 +47,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
         **ENCODER_BACKBONE,
         **{"augment.translate": False, "augment.negatives": False, "selfval.enabled": False},
     },
+    # The encoder reading English only (the competition's top-10 encoder's input).
+    "encoder-backbone-pivot-replace": {
+        **ENCODER_BACKBONE,
+        "input.pivot_en": True,
+        "input.pivot_mode": "replace",
+    },
 }
 
 
