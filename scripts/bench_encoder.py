@@ -3,11 +3,14 @@ out as if missing (issue 16's real-data benchmark, the encoder row).
 
     python scripts/bench_encoder.py --data ../shared/data/cikm-qc-real [--holdout ja]
         [--epochs 2] [--train-rows 0] [--fill 0] [--method full] [--lr 5e-5]
-        [--lora-rank 16] [--eval-file F [--eval-labels L]] [--out encoder.json]
+        [--lora-rank 16] [--freeze-layers 0] [--pivot none|append|replace]
+        [--eval-file F [--eval-labels L]]
+        [--out encoder.json]
 
 Trains ``relevance.model.encoder`` (the models stage's multilingual-e5-small; full
 fine-tuning at lr 5e-5 by default, or ``--method lora``; word embeddings frozen, batch
-32, max length 96, e5 prefixes) on the labelled rows of every language but
+32, max length 96, e5 prefixes; ``--freeze-layers N`` also freezes the embedding block and
+the bottom N layers) on the labelled rows of every language but
 ``--holdout``, less a 10% validation split on which the threshold is tuned; scores the
 held-out language. Reports on the held-out rows: ROC AUC, F1 at the tuned threshold and
 at 0.5, the all-positive F1 and a char TF-IDF + logistic regression trained on the same
@@ -26,6 +29,12 @@ rows. ``--holdout none`` then trains on every language of ``--data``.
 translate stage does it: up to N English training rows, their queries translated into it
 by the pipeline's translator (params.yaml ``translator``, the base LLM, with its quality
 gate and translation cache); those that pass the gate join the training rows.
+
+``--pivot append|replace``: the pipeline's ``input.pivot_en`` with that
+``input.pivot_mode``: every non-English query of the training, validation and held-out
+rows is translated into English by the pipeline's pivot code (translator, quality gate,
+translation cache) and, where the gate passed, the model reads ``"{query} - {English}"``
+(append) or the English alone (replace), at training and at scoring alike.
 
 Needs the models stage's folders (`dvc repro models`).
 """
@@ -240,6 +249,32 @@ def baseline_figures(
     return on_held, scores_on(extra, next(p_tfidf), 0.5) if extra is not None else None
 
 
+def pivoted(frames: dict[str, pd.DataFrame], mode: str) -> dict[str, pd.DataFrame]:
+    """``frames`` (named row sets of one file: unique ids) as the pipeline's
+    ``input.pivot_en`` with ``input.pivot_mode: mode`` has the model read them: the
+    English pivot of every non-English query from
+    :func:`relevance.augment.pivot.pivot_rows`, applied by
+    :func:`relevance.model.inputs.prepare_rows`."""
+    from relevance.augment.pivot import pivot_rows
+    from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
+    from relevance.model.inputs import InputParams, prepare_rows
+    from relevance.params import load_section
+
+    rows = pd.concat([rows.assign(split=name) for name, rows in frames.items()])
+    params = load_section(TranslatorParams, "translator", ROOT / "params.yaml")
+    setup = TranslationSetup(params, ROOT / "models/base/llm", ROOT / "models/base/embedder")
+    with open_translation(setup) as tools:
+        pivot = pivot_rows(
+            rows[["id", "split", "language", "lang", "query"]], **tools.parts(), config=params
+        )
+    click.echo(f"pivot: {pivot.report['total']}")
+    inputs = InputParams(pivot_en=True, pivot_mode=mode)
+    return {
+        name: prepare_rows(rows, params=inputs, pivot=pivot.rows, split=name)[0]
+        for name, rows in frames.items()
+    }
+
+
 def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> pd.DataFrame:
     """``count`` English rows of ``train`` with their queries translated into ``target``
     and gated, by the pipeline's own translation code; the rows that passed."""
@@ -275,6 +310,14 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
 @click.option("--method", type=click.Choice(["full", "lora"]), default="full", show_default=True)
 @click.option("--lr", default=5e-5, show_default=True, help="Learning rate.")
 @click.option("--lora-rank", default=16, show_default=True)
+@click.option(
+    "--freeze-layers", default=0, show_default=True,
+    help="Also freeze the embedding block and the bottom N layers (full fine-tuning).",
+)  # fmt: skip
+@click.option(
+    "--pivot", type=click.Choice(["none", "append", "replace"]), default="none",
+    show_default=True, help="The English pivot (input.pivot_en, input.pivot_mode).",
+)  # fmt: skip
 @eval_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
@@ -287,6 +330,8 @@ def main(
     method: str,
     lr: float,
     lora_rank: int,
+    freeze_layers: int,
+    pivot: str,
     eval_file: Path | None,
     eval_labels: Path | None,
     out: Path | None,
@@ -298,12 +343,17 @@ def main(
     extra = eval_rows(eval_file, eval_labels)
     if held.empty and extra is None:
         raise click.UsageError("--holdout none scores nothing without --eval-file")
+    if pivot != "none":
+        if fill or extra is not None:
+            raise click.UsageError("--pivot: not with --fill or --eval-file (ids must be unique)")
+        frames = {"train": train, "valid": valid, "held": held}
+        train, valid, held = pivoted(frames, pivot).values()
     config = EncoderTrainParams(
         method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=32,
-        max_length=96, freeze_word_embeddings=True, prefixes=True, seed=seed,
-        lora_rank=lora_rank, lora_alpha=2 * lora_rank,
+        max_length=96, freeze_word_embeddings=True, freeze_layers=freeze_layers,
+        prefixes=True, seed=seed, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
     )  # fmt: skip
-    model_dir = ROOT / "data" / "bench" / f"encoder-{holdout}-{method}"
+    model_dir = ROOT / "data" / "bench" / f"encoder-{holdout}-{method}-pivot-{pivot}"
     result = train_encoder(
         model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=train,
         config=config, out_dir=model_dir,
@@ -323,6 +373,8 @@ def main(
         "method": method,
         "learning_rate": lr,
         "lora_rank": lora_rank if method == "lora" else None,
+        "freeze_layers": freeze_layers,
+        "pivot": pivot,
         **on_held,
         "encoder": {
             **figures,

@@ -150,3 +150,46 @@ def test_model_and_baseline_figures_on_held_and_eval_rows(tmp_path: Path) -> Non
     (p_extra,) = tfidf_baseline(frame.iloc[:20], [extra])
     assert tfidf_extra == scores_on(extra, p_extra, 0.5)
     assert baseline_figures(frame.iloc[:20], held.iloc[:0], None) == ({}, None)
+
+
+def test_pivoted_gives_each_split_its_own_english(tmp_path: Path, monkeypatch) -> None:
+    """--pivot: one pivot pass over every split (its rows as the pipeline's pivot@<task>
+    gets them), then the pipeline's prepare_rows on each; a stand-in translator."""
+    import contextlib
+
+    import bench_encoder
+
+    from relevance.augment import pivot as pivot_module
+    from relevance.augment import translators
+
+    seen = {}
+
+    def fake_pivot_rows(rows, **_):
+        seen["rows"] = rows
+        english = [None if lang == "ja" and i % 2 else f"en{i}" for i, lang in
+                   zip(rows["id"], rows["lang"], strict=True)]  # fmt: skip
+        table = rows.assign(query_en=english, reason=None)[
+            ["id", "split", "language", "query", "query_en", "reason"]
+        ]
+        return pivot_module.PivotRows(table, {"total": {"rows": len(rows)}})
+
+    tools = type("Tools", (), {"parts": lambda self: {}})()
+    monkeypatch.setattr(pivot_module, "pivot_rows", fake_pivot_rows)
+    monkeypatch.setattr(translators, "open_translation", lambda _: contextlib.nullcontext(tools))
+    train, valid, held = holdout_split(_train_dir(tmp_path), "ja", seed=1, train_rows=0, fill=0)
+    frames = {"train": train, "valid": valid, "held": held}
+    replaced = bench_encoder.pivoted(frames, "replace")
+    assert sorted(seen["rows"]["split"].unique()) == ["held", "train", "valid"]
+    assert len(seen["rows"]) == 30
+    for name, rows in replaced.items():
+        for (i, lang, query), new in zip(
+            frames[name][["id", "lang", "query"]].itertuples(index=False), rows["query"],
+            strict=True,
+        ):  # fmt: skip
+            failed = lang == "ja" and i % 2
+            assert new == (query if lang == "en" or failed else f"en{i}")
+    appended = bench_encoder.pivoted({"held": held}, "append")["held"]
+    assert all(
+        q == (old if i % 2 else f"{old} - en{i}")
+        for i, old, q in zip(held["id"], held["query"], appended["query"], strict=True)
+    )
