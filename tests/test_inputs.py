@@ -17,16 +17,21 @@ PIVOT = pd.DataFrame(
 )
 
 
+# A French row, an English one, a German row translated from the French one (its
+# source_id) and a Korean row whose English failed the gate.
+TRAIN_ROWS = pd.DataFrame(
+    {
+        "id": ["1", "2", "tr:de:1", "3"],
+        "source_id": [1, 2, 1, 3],
+        "lang": ["fr", "en", "de", "ko"],
+        "query": ["chaussures rouges", "lamp", "rote Schuhe", "램프"],
+        "candidate": ["x", "y", "x", "z"],
+    }
+)
+
+
 def test_pivot_appends_the_english_of_the_source_row() -> None:
-    rows = pd.DataFrame(
-        {
-            "id": ["1", "2", "tr:de:1", "3"],
-            "source_id": [1, 2, 1, 3],
-            "lang": ["fr", "en", "de", "ko"],
-            "query": ["chaussures rouges", "lamp", "rote Schuhe", "램프"],
-            "candidate": ["x", "y", "x", "z"],
-        }
-    )
+    rows = TRAIN_ROWS.copy()
     out, counts = prepare_rows(rows, params=InputParams(pivot_en=True), pivot=PIVOT, split="train")
     assert list(out["query"]) == [
         "chaussures rouges - red shoes",
@@ -39,15 +44,7 @@ def test_pivot_appends_the_english_of_the_source_row() -> None:
 
 
 def test_pivot_replace_reads_the_english_alone_where_the_gate_passed() -> None:
-    rows = pd.DataFrame(
-        {
-            "id": ["1", "2", "tr:de:1", "3"],
-            "source_id": [1, 2, 1, 3],
-            "lang": ["fr", "en", "de", "ko"],
-            "query": ["chaussures rouges", "lamp", "rote Schuhe", "램프"],
-            "candidate": ["x", "y", "x", "z"],
-        }
-    )
+    rows = TRAIN_ROWS.copy()
     params = InputParams(pivot_en=True, pivot_mode="replace")
     out, counts = prepare_rows(rows, params=params, pivot=PIVOT, split="train")
     assert list(out["query"]) == ["red shoes", "lamp", "red shoes", "램프"]

@@ -35,8 +35,8 @@ def encoder_params(config: TrainParams) -> EncoderTrainParams:
     """The encoder recipe of ``train.<task>``: the keys both families share (learning
     rate, epochs, batch, length, LoRA rank and alpha, warm-up, decay, seed, steps, bf16)
     and the encoder's own (``method``, ``freeze_word_embeddings``, ``freeze_layers``). The
-    causal LM's prompt,
-    head, loss, dropout and target modules do not apply to an encoder."""
+    causal LM's prompt, head, loss, dropout and target modules do not apply to an
+    encoder."""
     return EncoderTrainParams(
         method=config.method,
         learning_rate=config.learning_rate,

@@ -150,17 +150,21 @@ def load_encoder(
 _LAYER_STACKS = ("encoder.layer", "transformer.layer")
 
 
-def freeze_lower_layers(model: torch.nn.Module, count: int) -> int:
+def freeze_lower_layers(model: torch.nn.Module, count: int) -> None:
     """Keep the embedding block (word, position and type embeddings and their norm) and
     the bottom ``count`` transformer layers of an encoder as they are: the lower layers
     carry most of a multilingual encoder's cross-lingual alignment, which fine-tuning on
     a few languages wears away (on the real QC data with Japanese held out, freezing
     e5-small's bottom 6 of 12 layers ranked the unseen language a little better at two
-    seeds, and trained a quarter faster; BENCHMARKS.md). Returns how many layers the
-    model has."""
+    seeds, and trained a quarter faster; BENCHMARKS.md)."""
     base = model.base_model
-    stacks = [base.get_submodule(path) for path in _LAYER_STACKS if _has_submodule(base, path)]
-    stack = stacks[0] if stacks else None
+    stack = None
+    for path in _LAYER_STACKS:
+        try:
+            stack = base.get_submodule(path)
+            break
+        except AttributeError:
+            continue
     embeddings = getattr(base, "embeddings", None)
     if not isinstance(stack, torch.nn.ModuleList) or embeddings is None:
         raise ConfigError(
@@ -173,15 +177,6 @@ def freeze_lower_layers(model: torch.nn.Module, count: int) -> int:
         )
     for module in (embeddings, *stack[:count]):
         module.requires_grad_(False)
-    return len(stack)
-
-
-def _has_submodule(module: torch.nn.Module, path: str) -> bool:
-    try:
-        module.get_submodule(path)
-    except AttributeError:
-        return False
-    return True
 
 
 def _check_init(folder: str | Path, *, method: str) -> None:
