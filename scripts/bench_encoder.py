@@ -3,7 +3,7 @@ out as if missing (issue 16's real-data benchmark, the encoder row).
 
     python scripts/bench_encoder.py --data ../shared/data/cikm-qc-real [--holdout ja]
         [--epochs 2] [--train-rows 0] [--fill 0] [--method full] [--lr 5e-5]
-        [--lora-rank 16] [--freeze-layers 0] [--pivot none|append|replace]
+        [--lora-rank 16] [--freeze-layers 0] [--pivot none|append|replace] [--folds 0 | --seeds 1]
         [--eval-file F [--eval-labels L]]
         [--out encoder.json]
 
@@ -34,13 +34,24 @@ gate and translation cache); those that pass the gate join the training rows.
 ``input.pivot_mode``: every non-English query of the training, validation and held-out
 rows is translated into English by the pipeline's pivot code (translator, quality gate,
 translation cache) and, where the gate passed, the model reads ``"{query} - {English}"``
-(append) or the English alone (replace), at training and at scoring alike.
+(append) or the English alone (replace), at training and at scoring alike; ``--eval-file``
+rows too.
+
+``--folds K`` (K >= 2): the pipeline's fold ensemble (``cv.folds: K``, ``cv.ensemble:
+true``) instead of one model: the training rows split into K folds by the split stage's
+own grouped folds (``split`` params: QC rows grouped by category branch), one model
+trained on each K-1 of them, and p(yes) the mean of the K models (soft voting, as
+predict's ensemble). Training minutes are the K models' sum; each member's AUC is
+reported too. ``--seeds N`` (N >= 2): the same soft voting over N models trained on all
+the training rows, with training seeds ``--seed`` .. ``--seed``+N-1 (the split stays
+``--seed``'s).
 
 Needs the models stage's folders (`dvc repro models`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -249,6 +260,34 @@ def baseline_figures(
     return on_held, scores_on(extra, next(p_tfidf), 0.5) if extra is not None else None
 
 
+class MeanScorer:
+    """Soft voting over several scorers, as predict's fold ensemble: the mean p(yes)."""
+
+    def __init__(self, scorers: list) -> None:
+        self.scorers = scorers
+
+    def score(self, task, rows: pd.DataFrame, label: str = "") -> np.ndarray:
+        from relevance.model.predict import average_p_yes
+
+        return average_p_yes(
+            [s.score(task, rows, label=f"{label} [{k}]") for k, s in enumerate(self.scorers)]
+        )
+
+
+def fold_members(train: pd.DataFrame, folds: int, seed: int) -> list[pd.DataFrame]:
+    """The training rows of each of ``folds`` fold models: all rows but one fold, the
+    folds the split stage draws (grouped by category branch, stratified by language x
+    label) with ``params.yaml``'s ``split`` settings and ``seed``."""
+    from relevance.data.split import SplitParams, assign_folds
+    from relevance.params import load_section
+
+    config = load_section(SplitParams, "split", ROOT / "params.yaml")
+    fold = assign_folds(
+        train, task="qc", config=dataclasses.replace(config, folds=folds, seed=seed)
+    )
+    return [train[fold != k].reset_index(drop=True) for k in range(folds)]
+
+
 def pivoted(frames: dict[str, pd.DataFrame], mode: str) -> dict[str, pd.DataFrame]:
     """``frames`` (named row sets of one file: unique ids) as the pipeline's
     ``input.pivot_en`` with ``input.pivot_mode: mode`` has the model read them: the
@@ -318,6 +357,14 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
     "--pivot", type=click.Choice(["none", "append", "replace"]), default="none",
     show_default=True, help="The English pivot (input.pivot_en, input.pivot_mode).",
 )  # fmt: skip
+@click.option(
+    "--folds", default=0, show_default=True,
+    help="K >= 2: a fold ensemble of K models (cv.folds, cv.ensemble); 0: one model.",
+)  # fmt: skip
+@click.option(
+    "--seeds", "member_seeds", default=1, show_default=True,
+    help="N >= 2: a seed ensemble of N models on all the training rows.",
+)  # fmt: skip
 @eval_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
@@ -332,6 +379,8 @@ def main(
     lora_rank: int,
     freeze_layers: int,
     pivot: str,
+    folds: int,
+    member_seeds: int,
     eval_file: Path | None,
     eval_labels: Path | None,
     out: Path | None,
@@ -339,29 +388,66 @@ def main(
     from relevance.model.encoder import EncoderScorer, EncoderTrainParams, train_encoder
     from relevance.schema import TASKS
 
+    if folds == 1 or folds < 0:
+        raise click.BadParameter(
+            f"expected 0 (one model) or >= 2, got {folds}", param_hint="--folds"
+        )
+    if member_seeds < 1 or (member_seeds > 1 and folds):
+        raise click.BadParameter(
+            f"expected >= 1, and 1 with --folds, got {member_seeds}", param_hint="--seeds"
+        )
     train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
     extra = eval_rows(eval_file, eval_labels)
     if held.empty and extra is None:
         raise click.UsageError("--holdout none scores nothing without --eval-file")
+    unpivoted = {"train": train, "eval": extra}  # what eval_summary compares
     if pivot != "none":
-        if fill or extra is not None:
-            raise click.UsageError("--pivot: not with --fill or --eval-file (ids must be unique)")
+        if fill:
+            raise click.UsageError(
+                "--pivot: not with --fill (translated rows keep their English rows' ids)"
+            )
         frames = {"train": train, "valid": valid, "held": held}
-        train, valid, held = pivoted(frames, pivot).values()
+        if extra is not None:
+            frames["eval"] = extra
+        frames = pivoted(frames, pivot)
+        train, valid, held = frames["train"], frames["valid"], frames["held"]
+        extra = frames.get("eval")
     config = EncoderTrainParams(
         method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=32,
         max_length=96, freeze_word_embeddings=True, freeze_layers=freeze_layers,
         prefixes=True, seed=seed, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
     )  # fmt: skip
     model_dir = ROOT / "data" / "bench" / f"encoder-{holdout}-{method}-pivot-{pivot}"
-    result = train_encoder(
-        model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=train,
-        config=config, out_dir=model_dir,
-    )  # fmt: skip
+    if folds:
+        members = fold_members(train, folds, seed)
+        member_dirs = [model_dir / f"fold-{k}" for k in range(folds)]
+    else:
+        members = [train] * member_seeds
+        member_dirs = [model_dir / f"seed-{seed + k}" for k in range(member_seeds)]
+    if len(members) == 1:
+        member_dirs = [model_dir]
+    seconds, steps = 0.0, 0
+    for k, (rows, out_dir) in enumerate(zip(members, member_dirs, strict=True)):
+        member_config = config if folds else dataclasses.replace(config, seed=seed + k)
+        result = train_encoder(
+            model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=rows,
+            config=member_config, out_dir=out_dir,
+        )  # fmt: skip
+        seconds += result.summary["seconds"]
+        steps += result.summary["steps"]
+    scorers = [EncoderScorer(d, batch_size=64) for d in member_dirs]
+    scorer = MeanScorer(scorers) if len(scorers) > 1 else scorers[0]
     figures, on_extra, _ = model_figures(
-        EncoderScorer(model_dir, batch_size=64), TASKS["qc"], "encoder", valid=valid,
+        scorer, TASKS["qc"], "encoder", valid=valid,
         held=held, holdout=holdout, extra=extra, extra_name=eval_file.name if eval_file else "",
     )  # fmt: skip
+    if len(scorers) > 1 and not held.empty:
+        from relevance.evaluate.metrics import auc
+
+        figures["member_auc"] = [
+            round(auc(held["label"].to_numpy(), s.score(TASKS["qc"], held, label=f"member {k}")), 6)
+            for k, s in enumerate(scorers)
+        ]
     on_held, tfidf_extra = baseline_figures(train, held, extra)
     report: dict[str, object] = {
         "holdout": holdout,
@@ -375,16 +461,19 @@ def main(
         "lora_rank": lora_rank if method == "lora" else None,
         "freeze_layers": freeze_layers,
         "pivot": pivot,
+        "folds": folds,
+        "seeds": member_seeds,
+        "member_train_rows": [len(rows) for rows in members],
         **on_held,
         "encoder": {
             **figures,
-            "train_minutes": round(result.summary["seconds"] / 60, 1),
-            "steps": result.summary["steps"],
+            "train_minutes": round(seconds / 60, 1),
+            "steps": steps,
         },
     }
     if extra is not None:
         report["eval"] = {
-            **eval_summary(eval_file, extra, train),
+            **eval_summary(eval_file, unpivoted["eval"], unpivoted["train"]),
             "encoder": on_extra,
             "tfidf": tfidf_extra,
         }

@@ -16,9 +16,11 @@ from relevance.evaluate.metrics import auc, score_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from bench_encoder import (
+    MeanScorer,
     baseline_figures,
     eval_rows,
     eval_summary,
+    fold_members,
     holdout_split,
     labelled_rows,
     model_figures,
@@ -152,12 +154,40 @@ def test_model_and_baseline_figures_on_held_and_eval_rows(tmp_path: Path) -> Non
     assert baseline_figures(frame.iloc[:20], held.iloc[:0], None) == ({}, None)
 
 
-def test_pivoted_gives_each_split_its_own_english(tmp_path: Path, monkeypatch) -> None:
-    """--pivot: one pivot pass over every split (its rows as the pipeline's pivot@<task>
-    gets them), then the pipeline's prepare_rows on each; a stand-in translator."""
-    import contextlib
+def test_fold_members_leave_out_each_category_branch_once(tmp_path: Path) -> None:
+    branches = [f"top{b // 2},branch{b},leaf" for b in range(8)]
+    rows = [qc_row(i, language=["en", "fr"][i % 2], path=branches[i % 8], label=(i // 2) % 2)
+            for i in range(64)]  # fmt: skip
+    train = labelled_rows(write_jsonl(tmp_path / "rows.txt", rows), split="train")
+    members = fold_members(train, 4, seed=3)
+    assert len(members) == 4
+    left_out = [set(train["id"]) - set(m["id"]) for m in members]
+    assert all(left_out) and sorted(i for out in left_out for i in out) == sorted(train["id"])
+    for m, out in zip(members, left_out, strict=True):  # a branch is wholly in or out
+        out_paths = set(train.loc[train["id"].isin(out), "candidate"])
+        assert out_paths and not out_paths & set(m["candidate"])
+    assert [len(m) for m in fold_members(train, 4, seed=3)] == [len(m) for m in members]
 
-    import bench_encoder
+
+def test_mean_scorer_is_the_ensembles_mean_p_yes(tmp_path: Path) -> None:
+    class Fixed:
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def score(self, task: object, rows, *, label: str = "") -> np.ndarray:
+            return np.full(len(rows), self.value)
+
+    rows = labelled_rows(write_jsonl(tmp_path / "rows.txt", [qc_row(i) for i in range(3)]))
+    assert np.allclose(MeanScorer([Fixed(0.2), Fixed(0.6), _LabelScorer()]).score(None, rows),
+                       (0.2 + 0.6 + 0.9) / 3)  # fmt: skip
+
+
+@pytest.fixture
+def stand_in_pivot(monkeypatch) -> dict:
+    """bench_encoder.pivoted with a stand-in translator: row ``i`` of split ``s`` gets the
+    English ``en{i}`` (``{s}:en{i}`` in split ``eval``), odd Japanese ids fail the gate.
+    Returns a dict that gets the rows the pivot pass saw, under ``rows``."""
+    import contextlib
 
     from relevance.augment import pivot as pivot_module
     from relevance.augment import translators
@@ -166,8 +196,10 @@ def test_pivoted_gives_each_split_its_own_english(tmp_path: Path, monkeypatch) -
 
     def fake_pivot_rows(rows, **_):
         seen["rows"] = rows
-        english = [None if lang == "ja" and i % 2 else f"en{i}" for i, lang in
-                   zip(rows["id"], rows["lang"], strict=True)]  # fmt: skip
+        english = [
+            None if lang == "ja" and i % 2 else ("eval:" if split == "eval" else "") + f"en{i}"
+            for i, lang, split in zip(rows["id"], rows["lang"], rows["split"], strict=True)
+        ]
         table = rows.assign(query_en=english, reason=None)[
             ["id", "split", "language", "query", "query_en", "reason"]
         ]
@@ -176,6 +208,15 @@ def test_pivoted_gives_each_split_its_own_english(tmp_path: Path, monkeypatch) -
     tools = type("Tools", (), {"parts": lambda self: {}})()
     monkeypatch.setattr(pivot_module, "pivot_rows", fake_pivot_rows)
     monkeypatch.setattr(translators, "open_translation", lambda _: contextlib.nullcontext(tools))
+    return seen
+
+
+def test_pivoted_gives_each_split_its_own_english(tmp_path: Path, stand_in_pivot) -> None:
+    """--pivot: one pivot pass over every split (its rows as the pipeline's pivot@<task>
+    gets them), then the pipeline's prepare_rows on each."""
+    import bench_encoder
+
+    seen = stand_in_pivot
     train, valid, held = holdout_split(_train_dir(tmp_path), "ja", seed=1, train_rows=0, fill=0)
     frames = {"train": train, "valid": valid, "held": held}
     replaced = bench_encoder.pivoted(frames, "replace")
@@ -193,3 +234,19 @@ def test_pivoted_gives_each_split_its_own_english(tmp_path: Path, monkeypatch) -
         q == (old if i % 2 else f"{old} - en{i}")
         for i, old, q in zip(held["id"], held["query"], appended["query"], strict=True)
     )
+
+
+def test_pivoted_eval_rows_may_share_ids_with_training(tmp_path: Path, stand_in_pivot) -> None:
+    """--pivot with --eval-file: a dev file numbers its rows as the training file does;
+    each split looks its own English up."""
+    import bench_encoder
+
+    train, _, _ = holdout_split(_train_dir(tmp_path), "ja", seed=1, train_rows=0, fill=0)
+    rows = [qc_row(i, language="de", query=f"anfrage {i}") for i in range(6)]
+    extra = labelled_rows(write_jsonl(tmp_path / "dev.txt", rows))
+    assert set(extra["id"]) & set(train["id"])
+    frames = bench_encoder.pivoted({"train": train, "eval": extra}, "replace")
+    assert list(frames["eval"]["query"]) == [f"eval:en{i}" for i in extra["id"]]
+    assert all(q == old if lang == "en" else q == f"en{i}" for i, lang, old, q in zip(
+        train["id"], train["lang"], train["query"], frames["train"]["query"], strict=True
+    ))  # fmt: skip
