@@ -3,7 +3,8 @@ out as if missing (issue 16's real-data benchmark, the encoder row).
 
     python scripts/bench_encoder.py --data ../shared/data/cikm-qc-real [--holdout ja]
         [--epochs 2] [--train-rows 0] [--fill 0] [--method full] [--lr 5e-5]
-        [--lora-rank 16] [--freeze-layers 0] [--pivot none|append|replace] [--folds 0 | --seeds 1]
+        [--lora-rank 16] [--freeze-layers 0] [--pivot none|append|replace] [--negatives 0]
+        [--folds 0 | --seeds 1]
         [--eval-file F [--eval-labels L]]
         [--out encoder.json]
 
@@ -36,6 +37,13 @@ rows is translated into English by the pipeline's pivot code (translator, qualit
 translation cache) and, where the gate passed, the model reads ``"{query} - {English}"``
 (append) or the English alone (replace), at training and at scoring alike; ``--eval-file``
 rows too.
+
+``--negatives N``: the paper's semantic hard negatives, by the pipeline's own mining
+(``mine_hard_negatives`` with params.yaml's ``negatives`` window, 20..50, and guards): N
+positive training rows of any training language each give one row with their query and a
+candidate ranked in that window by similarity to theirs, label 0. The pipeline translates
+such a query into a missing language; here it stays as the model reads it (after
+``--pivot``), so the rows are harder negatives in the training languages themselves.
 
 ``--folds K`` (K >= 2): the pipeline's fold ensemble (``cv.folds: K``, ``cv.ensemble:
 true``) instead of one model: the training rows split into K folds by the split stage's
@@ -288,6 +296,42 @@ def fold_members(train: pd.DataFrame, folds: int, seed: int) -> list[pd.DataFram
     return [train[fold != k].reset_index(drop=True) for k in range(folds)]
 
 
+def hard_negative_rows(train: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:
+    """``count`` semantic hard negatives of ``train`` (``--negatives``), fewer where the
+    guards empty a window: ``train``'s columns, label 0, ids after ``train``'s, the
+    language of the positive each came from."""
+    from relevance.augment.negatives import NegativesParams, mine_hard_negatives
+    from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
+    from relevance.params import load_section
+
+    params = load_section(NegativesParams, "negatives", ROOT / "params.yaml")
+    config = dataclasses.replace(params, source_languages=(), rows_per_language=count, seed=seed)
+    translator = load_section(TranslatorParams, "translator", ROOT / "params.yaml")
+    setup = TranslationSetup(
+        translator, ROOT / "models/base/llm", ROOT / "models/base/embedder"
+    )  # fmt: skip
+    # The mining's one target is a language no row has, so every training language is a
+    # source; nothing is translated into it.
+    with open_translation(setup) as tools:
+        mined = mine_hard_negatives(
+            train, task="qc", targets=[("none", "none")], config=config,
+            embed=tools.embedder.encode,
+        )  # fmt: skip
+    click.echo(f"hard negatives: {mined.totals()}")
+    language = mined.rows["source_language"].to_numpy()
+    lang_of = dict(zip(train["language"], train["lang"], strict=True))
+    return pd.DataFrame(
+        {
+            "id": int(train["id"].max()) + 1 + np.arange(len(mined.rows)),
+            "language": language,
+            "lang": [lang_of[name] for name in language],
+            "query": mined.rows["query"].to_numpy(),
+            "candidate": mined.rows["candidate"].to_numpy(),
+            "label": 0,
+        }
+    )
+
+
 def pivoted(frames: dict[str, pd.DataFrame], mode: str) -> dict[str, pd.DataFrame]:
     """``frames`` (named row sets of one file: unique ids) as the pipeline's
     ``input.pivot_en`` with ``input.pivot_mode: mode`` has the model read them: the
@@ -358,6 +402,10 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
     show_default=True, help="The English pivot (input.pivot_en, input.pivot_mode).",
 )  # fmt: skip
 @click.option(
+    "--negatives", default=0, show_default=True,
+    help="Semantic hard negatives mined from the training rows (ranks 20..50).",
+)  # fmt: skip
+@click.option(
     "--folds", default=0, show_default=True,
     help="K >= 2: a fold ensemble of K models (cv.folds, cv.ensemble); 0: one model.",
 )  # fmt: skip
@@ -379,6 +427,7 @@ def main(
     lora_rank: int,
     freeze_layers: int,
     pivot: str,
+    negatives: int,
     folds: int,
     member_seeds: int,
     eval_file: Path | None,
@@ -412,6 +461,8 @@ def main(
         frames = pivoted(frames, pivot)
         train, valid, held = frames["train"], frames["valid"], frames["held"]
         extra = frames.get("eval")
+    mined = hard_negative_rows(train, negatives, seed) if negatives else train.iloc[:0]
+    train = pd.concat([train, mined], ignore_index=True)
     config = EncoderTrainParams(
         method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=32,
         max_length=96, freeze_word_embeddings=True, freeze_layers=freeze_layers,
@@ -461,6 +512,7 @@ def main(
         "lora_rank": lora_rank if method == "lora" else None,
         "freeze_layers": freeze_layers,
         "pivot": pivot,
+        "hard_negatives": {"asked": negatives, "mined": len(mined)},
         "folds": folds,
         "seeds": member_seeds,
         "member_train_rows": [len(rows) for rows in members],

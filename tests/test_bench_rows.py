@@ -21,6 +21,7 @@ from bench_encoder import (
     eval_rows,
     eval_summary,
     fold_members,
+    hard_negative_rows,
     holdout_split,
     labelled_rows,
     model_figures,
@@ -250,3 +251,35 @@ def test_pivoted_eval_rows_may_share_ids_with_training(tmp_path: Path, stand_in_
     assert all(q == old if lang == "en" else q == f"en{i}" for i, lang, old, q in zip(
         train["id"], train["lang"], train["query"], frames["train"]["query"], strict=True
     ))  # fmt: skip
+
+
+def test_hard_negative_rows_are_new_label_0_rows_of_other_categories(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """--negatives: the pipeline's mining over the training rows, a stand-in embedder
+    (category paths as points on a line: rank = distance); no translation."""
+    import contextlib
+
+    from relevance.augment import translators
+
+    def embed(texts):
+        angle = np.array([int(t.split(",")[1][3:]) for t in texts]) / 200.0
+        return np.stack([np.cos(angle), np.sin(angle)], axis=1)
+
+    tools = type("Tools", (), {"embedder": type("E", (), {"encode": staticmethod(embed)})()})()
+    monkeypatch.setattr(translators, "open_translation", lambda _: contextlib.nullcontext(tools))
+    rows = [qc_row(i, language=["en", "KO"][i % 2], query=f"query {i}",
+                   path=f"top{i % 3},cat{i},leaf", label=1) for i in range(80)]  # fmt: skip
+    train = labelled_rows(write_jsonl(tmp_path / "rows.txt", rows), split="train")
+    mined = hard_negative_rows(train, 12, seed=5)
+    assert len(mined) == 12 and set(mined["label"]) == {0}
+    assert list(mined.columns) == ["id", "language", "lang", "query", "candidate", "label"]
+    assert mined["id"].min() > train["id"].max() and mined["id"].is_unique
+    source = train.set_index("query").loc[mined["query"]]
+    assert list(mined["language"]) == list(source["language"])  # its positive's language
+    assert set(mined["lang"]) <= {"en", "ko"}
+    for candidate, own in zip(mined["candidate"], source["candidate"], strict=True):
+        # ranked 20..50 from its own: another category, not a neighbour
+        distance = abs(int(candidate.split(",")[1][3:]) - int(own.split(",")[1][3:]))
+        assert candidate != own and distance >= 10
+    assert hard_negative_rows(train, 12, seed=5).equals(mined)
