@@ -296,23 +296,29 @@ def fold_members(train: pd.DataFrame, folds: int, seed: int) -> list[pd.DataFram
     return [train[fold != k].reset_index(drop=True) for k in range(folds)]
 
 
+def translation_setup():
+    """The pipeline's translation set-up: params.yaml ``translator``, the models stage's
+    folders, the translation and embedding caches (``RELEVANCE_CACHE_DIR``)."""
+    from relevance.augment.translators import TranslationSetup, TranslatorParams
+    from relevance.params import load_section
+
+    params = load_section(TranslatorParams, "translator", ROOT / "params.yaml")
+    return TranslationSetup(params, ROOT / "models/base/llm", ROOT / "models/base/embedder")
+
+
 def hard_negative_rows(train: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:
     """``count`` semantic hard negatives of ``train`` (``--negatives``), fewer where the
     guards empty a window: ``train``'s columns, label 0, ids after ``train``'s, the
     language of the positive each came from."""
     from relevance.augment.negatives import NegativesParams, mine_hard_negatives
-    from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
+    from relevance.augment.translators import open_translation
     from relevance.params import load_section
 
     params = load_section(NegativesParams, "negatives", ROOT / "params.yaml")
     config = dataclasses.replace(params, source_languages=(), rows_per_language=count, seed=seed)
-    translator = load_section(TranslatorParams, "translator", ROOT / "params.yaml")
-    setup = TranslationSetup(
-        translator, ROOT / "models/base/llm", ROOT / "models/base/embedder"
-    )  # fmt: skip
     # The mining's one target is a language no row has, so every training language is a
     # source; nothing is translated into it.
-    with open_translation(setup) as tools:
+    with open_translation(translation_setup()) as tools:
         mined = mine_hard_negatives(
             train, task="qc", targets=[("none", "none")], config=config,
             embed=tools.embedder.encode,
@@ -333,23 +339,22 @@ def hard_negative_rows(train: pd.DataFrame, count: int, seed: int) -> pd.DataFra
 
 
 def pivoted(frames: dict[str, pd.DataFrame], mode: str) -> dict[str, pd.DataFrame]:
-    """``frames`` (named row sets of one file: unique ids) as the pipeline's
+    """``frames`` (named row sets, ids unique within each) as the pipeline's
     ``input.pivot_en`` with ``input.pivot_mode: mode`` has the model read them: the
     English pivot of every non-English query from
     :func:`relevance.augment.pivot.pivot_rows`, applied by
     :func:`relevance.model.inputs.prepare_rows`."""
     from relevance.augment.pivot import pivot_rows
-    from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
+    from relevance.augment.translators import open_translation
     from relevance.model.inputs import InputParams, prepare_rows
-    from relevance.params import load_section
 
     rows = pd.concat([rows.assign(split=name) for name, rows in frames.items()])
-    params = load_section(TranslatorParams, "translator", ROOT / "params.yaml")
-    setup = TranslationSetup(params, ROOT / "models/base/llm", ROOT / "models/base/embedder")
+    setup = translation_setup()
     with open_translation(setup) as tools:
         pivot = pivot_rows(
-            rows[["id", "split", "language", "lang", "query"]], **tools.parts(), config=params
-        )
+            rows[["id", "split", "language", "lang", "query"]], **tools.parts(),
+            config=setup.params,
+        )  # fmt: skip
     click.echo(f"pivot: {pivot.report['total']}")
     inputs = InputParams(pivot_en=True, pivot_mode=mode)
     return {
@@ -362,19 +367,17 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
     """``count`` English rows of ``train`` with their queries translated into ``target``
     and gated, by the pipeline's own translation code; the rows that passed."""
     from relevance.augment.translate import build_translated_rows
-    from relevance.augment.translators import TranslationSetup, TranslatorParams, open_translation
-    from relevance.params import load_section
+    from relevance.augment.translators import open_translation
 
     english = train[train["language"] == "en"]
     samples = english.sample(n=min(count, len(english)), random_state=seed).assign(
         lang="en", target=target
     )
-    params = load_section(TranslatorParams, "translator", ROOT / "params.yaml")
-    setup = TranslationSetup(params, ROOT / "models/base/llm", ROOT / "models/base/embedder")
+    setup = translation_setup()
     with open_translation(setup) as tools:
         built = build_translated_rows(
             samples, translator=tools.translator, cache=tools.cache, embedder=tools.embedder,
-            config=params,
+            config=setup.params,
         )  # fmt: skip
     rows = built.rows
     click.echo(f"translated into {target}: {len(rows)} of {len(samples)} rows kept")
@@ -441,6 +444,8 @@ def main(
         raise click.BadParameter(
             f"expected 0 (one model) or >= 2, got {folds}", param_hint="--folds"
         )
+    if negatives < 0:
+        raise click.BadParameter(f"expected >= 0 rows, got {negatives}", param_hint="--negatives")
     if member_seeds < 1 or (member_seeds > 1 and folds):
         raise click.BadParameter(
             f"expected >= 1, and 1 with --folds, got {member_seeds}", param_hint="--seeds"
