@@ -133,3 +133,79 @@ def test_clear_errors_before_anything_is_scored(tiny_lm_dir: Path, tmp_path: Pat
     meta_file.write_text(json.dumps({**meta, "prompt_version": "alpaca-yn-v0"}))
     with pytest.raises(ConfigError, match=r"prompt version 'alpaca-yn-v0'.*retrain"):
         score_file(rows_file, out=tmp_path / "o.csv", **kwargs)
+
+
+@pytest.fixture
+def stand_in_pivot(monkeypatch) -> list:
+    """The pivot code with a stand-in translator: a German query ``q`` gets the English
+    ``english <q>``, except "Tasse", whose translation fails the gate. Returns a list
+    that gets the rows each pivot pass saw."""
+    import contextlib
+
+    from relevance.augment import pivot as pivot_module
+    from relevance.augment import translators
+
+    seen = []
+
+    def fake_pivot_rows(rows, **_):
+        seen.append(rows)
+        english = [
+            q if lang == "en" else (None if q == "Tasse" else f"english {q}")
+            for q, lang in zip(rows["query"], rows["lang"], strict=True)
+        ]
+        table = rows.assign(query_en=english, reason=None)
+        return pivot_module.PivotRows(table, {"total": {"rows": len(rows)}})
+
+    monkeypatch.setattr(pivot_module, "pivot_rows", fake_pivot_rows)
+    tools = type("Tools", (), {"parts": lambda self: {}})()
+    monkeypatch.setattr(translators, "open_translation", lambda _: contextlib.nullcontext(tools))
+    return seen
+
+
+def test_a_pivot_en_model_scores_the_english_pivots(
+    tiny_lm_dir: Path, tmp_path: Path, stand_in_pivot: list
+) -> None:
+    """input.pivot_en: the queries are translated (split "score") and the model reads
+    what predict@<task> would give it: here the English alone (pivot_mode replace)."""
+    from relevance.augment.translators import TranslationSetup, TranslatorParams
+
+    model = _model(tiny_lm_dir, tmp_path)
+    params = _params(tmp_path, input={"pivot_en": True, "pivot_mode": "replace"})
+    setup = TranslationSetup(TranslatorParams(), tmp_path, tmp_path)
+    out = tmp_path / "scored.parquet"
+    report = score_file(_rows(tmp_path / "new.jsonl"), model_dir=model, base_model=tmp_path,
+                        out=out, params_path=params, translation=setup)  # fmt: skip
+    assert set(stand_in_pivot[0]["split"]) == {"score"} and len(stand_in_pivot[0]) == 6
+    # Laufschuhe, USB-Kabel: English; Tasse failed the gate and keeps its text.
+    assert report.pivot == {"rows": 6, "pivoted": 2, "no_pivot": 1}
+    scored = pd.read_parquet(out)
+    assert scored["query"].tolist() == [
+        "coffee cup", "english Laufschuhe", "tv stand", "english USB-Kabel", "mug", "Tasse"
+    ]  # fmt: skip
+    # The same scores as the English rows scored by a model without the pivot.
+    english = tmp_path / "english.jsonl"
+    rows = [json.loads(line) for line in (tmp_path / "new.jsonl").read_text().splitlines()]
+    for row in rows:
+        if row.get("origin_query") in ("Laufschuhe", "USB-Kabel"):
+            row["origin_query"] = f"english {row['origin_query']}"
+    write_jsonl(english, rows)
+    plain, plain_params = tmp_path / "plain.parquet", tmp_path / "plain"
+    plain_params.mkdir()
+    score_file(english, model_dir=model, base_model=tmp_path, out=plain,
+               params_path=_params(plain_params, input={"pivot_en": False}))  # fmt: skip
+    np.testing.assert_allclose(scored["p_yes"], pd.read_parquet(plain)["p_yes"], atol=1e-6)
+
+
+def test_cli_translates_for_a_pivot_en_model(
+    tiny_lm_dir: Path, tmp_path: Path, stand_in_pivot: list
+) -> None:
+    model = _model(tiny_lm_dir, tmp_path)
+    params = _params(tmp_path, input={"pivot_en": True})
+    out = tmp_path / "scored.csv"
+    result = CliRunner().invoke(
+        cli, ["score", str(_rows(tmp_path / "new.jsonl")), "--model", str(model),
+              "--out", str(out), "--params", str(params), "--translator", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 queries read with their English, 1 kept their text" in result.output
+    assert pd.read_csv(out)["query"].tolist()[1] == "Laufschuhe - english Laufschuhe"  # append

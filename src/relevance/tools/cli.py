@@ -102,7 +102,25 @@ def pr_report(base: str, out: Path, png_dir: Path, repo: Path, artifacts_url: st
     "params_path",
     default="params.yaml",
     show_default=True,
-    help="Params file: predict (backend, batch, device), input, ingest, threshold.",
+    help="Params file: predict (backend, batch, device), input, ingest, threshold; "
+    "translator with input.pivot_en.",
+)
+@click.option(
+    "--translator",
+    "translator_dir",
+    type=click.Path(path_type=Path),
+    default=Path("models/base/translator"),
+    show_default=True,
+    help="With input.pivot_en: the models stage's translator folder (its marker stands "
+    "for --base-model).",
+)
+@click.option(
+    "--embedder",
+    "embedder_dir",
+    type=click.Path(path_type=Path),
+    default=Path("models/base/embedder"),
+    show_default=True,
+    help="With input.pivot_en: the embedder of the translation quality gate.",
 )
 @user_errors
 def score(
@@ -112,18 +130,37 @@ def score(
     base_model: Path,
     threshold: float | None,
     params_path: str,
+    translator_dir: Path,
+    embedder_dir: Path,
 ) -> None:
     """Score INPUT (JSON lines, CSV, TSV or Parquet rows of the competition's fields;
     `task` may be left out) with a trained model: p(yes) from the prompt version and head
     the model folder records, prediction = p(yes) >= threshold. Records that fail
-    validation go to <out>.quarantine.jsonl with their reason and file:line."""
+    validation go to <out>.quarantine.jsonl with their reason and file:line. With
+    input.pivot_en the queries are translated into English first, as the pivot stage
+    does (the same translator, quality gate and translation cache)."""
+    from relevance.params import load_key
     from relevance.tools.score import score_file  # torch and transformers: load on use
 
+    translation = None
+    if load_key("input", "pivot_en", params_path):
+        from relevance.augment.translators import translation_setup
+
+        translation = translation_setup(
+            params_path, llm=base_model, translator=translator_dir, embedder=embedder_dir,
+            cache_dir=None, allow_download=load_key("models", "allow_download", params_path),
+        )  # fmt: skip
     quarantine = out.with_name(f"{out.stem}.quarantine.jsonl")
     report = score_file(
         input_path, model_dir=model_dir, base_model=base_model, out=out,
         params_path=params_path, threshold=threshold, quarantine_out=quarantine,
+        translation=translation,
     )  # fmt: skip
+    if report.pivot is not None:
+        click.echo(
+            f"input.pivot_en: {report.pivot['pivoted']} queries read with their English, "
+            f"{report.pivot['no_pivot']} kept their text (the translation failed the gate)"
+        )
     click.echo(
         f"score ({report.task.name}): {report.scored} of {report.records} records scored, "
         f"{report.predicted_positive} predicted relevant at threshold {report.threshold}, "

@@ -7,7 +7,11 @@ Outside the DVC graph, for a user with a trained ``models/<task>`` folder and ne
    ``origin_query``, ``category_path`` or ``item_title``); the ``task`` field may be
    left out. Bad records are quarantined with their reason and file:line, counted, and
    the run fails past ``ingest.max_bad_fraction``, as ingest does;
-2. they get the input options of training (``input.lowercase`` of the params file);
+2. they get the input options of training (``input.*`` of the params file). With
+   ``input.pivot_en`` every non-English query is translated into English first, by the
+   pivot stage's own code (translator, quality gate, the shared translation cache):
+   the caller passes the translation set-up, as the CLI builds it from the models
+   stage's folders;
 3. the model folder (``merged/`` if present, else the base model + ``adapter/``) scores
    them with the task, prompt version and head it records
    (:func:`relevance.model.heads.read_prompt_meta`): a folder of another task or of a
@@ -25,7 +29,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +41,9 @@ from relevance.model.inputs import InputParams, prepare_rows
 from relevance.model.predict import PredictParams, scorer_for
 from relevance.params import load_key, load_section, load_threshold
 from relevance.schema import Task, get_task
+
+if TYPE_CHECKING:
+    from relevance.augment.translators import TranslationSetup
 
 # What a scored file holds, in this order; ``label`` too when the input has labels.
 ROW_COLUMNS = ("id", "language", "lang", "query", "candidate")
@@ -81,6 +88,8 @@ class ScoreReport:
     threshold: float
     predicted_positive: int
     pairs_per_second: float
+    # With input.pivot_en: prepare_rows' counts (rows, pivoted, no_pivot); else None.
+    pivot: dict[str, int] | None = None
 
 
 def score_file(
@@ -92,17 +101,21 @@ def score_file(
     params_path: str | Path = "params.yaml",
     threshold: float | None = None,
     quarantine_out: Path | None = None,
+    translation: TranslationSetup | None = None,
 ) -> ScoreReport:
     """Score every valid record of ``input_path`` with ``model_dir``; write ``out``
-    (and the quarantined records to ``quarantine_out``, when there are any)."""
+    (and the quarantined records to ``quarantine_out``, when there are any).
+    ``translation``: where the English pivots come from, needed when the params file
+    has ``input.pivot_en`` (:func:`relevance.augment.translators.translation_setup`)."""
     if out.suffix not in OUTPUT_SUFFIXES:
         raise ConfigError(f"{out}: expected an output file ending in {', '.join(OUTPUT_SUFFIXES)}")
     task = model_task(model_dir)
     inputs = load_section(InputParams, "input", params_path)
-    if inputs.pivot_en:
+    if inputs.pivot_en and translation is None:
         raise ConfigError(
-            f"{params_path}:input.pivot_en is true: relevance score does not translate "
-            "queries; score with the pipeline (predict@<task>) or a model trained without it"
+            f"{params_path}:input.pivot_en is true: the model reads English pivots of the "
+            "queries, so scoring needs a translation set-up (the CLI builds one from "
+            "--translator and --embedder)"
         )
     ingest = load_section(IngestParams, "ingest", params_path)
     result = read_split(
@@ -110,7 +123,9 @@ def score_file(
         defaults={"task": task.code},
     )  # fmt: skip
     check_bad_fraction(result, ingest.max_bad_fraction)
-    rows, _ = prepare_rows(result.table().to_pandas(), params=inputs, pivot=None, split="score")
+    rows = result.table().to_pandas()
+    pivot = english_pivots(rows, translation) if inputs.pivot_en else None
+    rows, counts = prepare_rows(rows, params=inputs, pivot=pivot, split="score")
     threshold = load_threshold(task.name, params_path) if threshold is None else threshold
     if not 0.0 < threshold < 1.0:
         raise ConfigError(f"threshold: expected a value in (0, 1), got {threshold}")
@@ -140,4 +155,19 @@ def score_file(
         threshold=threshold,
         predicted_positive=int(scored["prediction"].sum()),
         pairs_per_second=len(scored) / seconds if seconds > 0 else float("inf"),
+        pivot=counts if inputs.pivot_en else None,
     )
+
+
+def english_pivots(rows: pd.DataFrame, translation: TranslationSetup) -> pd.DataFrame:
+    """The pivot table of ``rows`` (split ``score``), as pivot@<task> makes it for
+    dev/test: :func:`relevance.augment.pivot.pivot_rows` through ``translation``."""
+    from relevance.augment.pivot import pivot_rows
+    from relevance.augment.translators import open_translation
+
+    columns = ["id", "split", "language", "lang", "query"]
+    with open_translation(translation) as tools:
+        result = pivot_rows(
+            rows.assign(split="score")[columns], **tools.parts(), config=translation.params
+        )
+    return result.rows
