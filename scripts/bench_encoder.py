@@ -477,11 +477,11 @@ def main(
     if folds:
         members = fold_members(train, folds, seed)
         member_dirs = [model_dir / f"fold-{k}" for k in range(folds)]
-    else:
+    elif member_seeds > 1:
         members = [train] * member_seeds
         member_dirs = [model_dir / f"seed-{seed + k}" for k in range(member_seeds)]
-    if len(members) == 1:
-        member_dirs = [model_dir]
+    else:
+        members, member_dirs = [train], [model_dir]
     seconds, steps = 0.0, 0
     for k, (rows, out_dir) in enumerate(zip(members, member_dirs, strict=True)):
         member_config = config if folds else dataclasses.replace(config, seed=seed + k)

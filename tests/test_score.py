@@ -196,6 +196,20 @@ def test_a_pivot_en_model_scores_the_english_pivots(
     np.testing.assert_allclose(scored["p_yes"], pd.read_parquet(plain)["p_yes"], atol=1e-6)
 
 
+def test_a_bad_threshold_stops_before_anything_is_translated(
+    tiny_lm_dir: Path, tmp_path: Path, stand_in_pivot: list
+) -> None:
+    from relevance.augment.translators import TranslationSetup, TranslatorParams
+
+    model, params = _model(tiny_lm_dir, tmp_path), _params(tmp_path, input={"pivot_en": True})
+    setup = TranslationSetup(TranslatorParams(), tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match=r"threshold: expected a value in \(0, 1\), got 1\.5"):
+        score_file(_rows(tmp_path / "new.jsonl"), model_dir=model, base_model=tmp_path,
+                   out=tmp_path / "o.csv", params_path=params, threshold=1.5,
+                   translation=setup)  # fmt: skip
+    assert stand_in_pivot == []
+
+
 def test_cli_translates_for_a_pivot_en_model(
     tiny_lm_dir: Path, tmp_path: Path, stand_in_pivot: list
 ) -> None:

@@ -123,12 +123,13 @@ def score_file(
         defaults={"task": task.code},
     )  # fmt: skip
     check_bad_fraction(result, ingest.max_bad_fraction)
-    rows = result.table().to_pandas()
-    pivot = english_pivots(rows, translation) if inputs.pivot_en else None
-    rows, counts = prepare_rows(rows, params=inputs, pivot=pivot, split="score")
     threshold = load_threshold(task.name, params_path) if threshold is None else threshold
     if not 0.0 < threshold < 1.0:
         raise ConfigError(f"threshold: expected a value in (0, 1), got {threshold}")
+    # A bad threshold stops before the translator loads and runs.
+    rows = result.table().to_pandas()
+    pivot = english_pivots(rows, translation) if inputs.pivot_en else None
+    rows, counts = prepare_rows(rows, params=inputs, pivot=pivot, split="score")
 
     scorer = scorer_for(
         model_dir, base_model=base_model,
