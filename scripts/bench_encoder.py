@@ -3,14 +3,14 @@ out as if missing (issue 16's real-data benchmark, the encoder row).
 
     python scripts/bench_encoder.py --data ../shared/data/cikm-qc-real [--holdout ja]
         [--epochs 2] [--train-rows 0] [--fill 0] [--method full] [--lr 5e-5]
-        [--lora-rank 16] [--freeze-layers 0] [--pivot none|append|replace] [--negatives 0]
-        [--folds 0 | --seeds 1]
+        [--lora-rank 16] [--freeze-layers 0] [--batch-size 32] [--pivot none|append|replace] [--negatives 0]
+        [--folds 0 | --seeds 1] [--selfval]
         [--eval-file F [--eval-labels L]]
         [--out encoder.json]
 
 Trains ``relevance.model.encoder`` (the models stage's multilingual-e5-small; full
 fine-tuning at lr 5e-5 by default, or ``--method lora``; word embeddings frozen, batch
-32, max length 96, e5 prefixes; ``--freeze-layers N`` also freezes the embedding block and
+32 (``--batch-size``), max length 96, e5 prefixes; ``--freeze-layers N`` also freezes the embedding block and
 the bottom N layers) on the labelled rows of every language but
 ``--holdout``, less a 10% validation split on which the threshold is tuned; scores the
 held-out language. Reports on the held-out rows: ROC AUC, F1 at the tuned threshold and
@@ -53,6 +53,13 @@ predict's ensemble). Training minutes are the K models' sum; each member's AUC i
 reported too. ``--seeds N`` (N >= 2): the same soft voting over N models trained on all
 the training rows, with training seeds ``--seed`` .. ``--seed``+N-1 (the split stays
 ``--seed``'s).
+
+``--selfval``: the paper's self-validation before the final training, as
+``selfval@qc`` and ``filter@qc`` do it with params.yaml's ``selfval`` settings
+(``oof``: the split stage's grouped folds, ``selfval.folds`` filter models each trained
+with the same encoder recipe on the other folds and scoring theirs; confident-learning
+flags capped at ``max_flag_fraction``, ``min_confidence``): the flagged rows leave the
+training rows. The filter models' minutes count in the training minutes.
 
 Needs the models stage's folders (`dvc repro models`).
 """
@@ -296,6 +303,50 @@ def fold_members(train: pd.DataFrame, folds: int, seed: int) -> list[pd.DataFram
     return [train[fold != k].reset_index(drop=True) for k in range(folds)]
 
 
+def selfval_kept(
+    train: pd.DataFrame, *, seed: int, train_model, score_model
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """``train`` less the rows self-validation flags (``--selfval``), and what it did.
+
+    As ``selfval@qc`` with params.yaml's ``selfval`` (``oof`` mode only: a bench of the
+    default), the split stage's folds drawn with ``seed``: ``train_model(rows, k)`` trains
+    filter model ``k`` and returns its folder, ``score_model(folder, rows)`` its p(yes);
+    :func:`relevance.folds.selfval.find_label_issues` flags."""
+    from relevance.data.split import SplitParams, assign_folds
+    from relevance.folds.plan import oof_plan
+    from relevance.folds.selfval import SelfValParams, find_label_issues
+    from relevance.params import load_section
+
+    params = load_section(SelfValParams, "selfval", ROOT / "params.yaml")
+    if params.mode != "oof":
+        raise click.UsageError(f"--selfval benches the oof mode; params.yaml has {params.mode!r}")
+    split = load_section(SplitParams, "split", ROOT / "params.yaml")
+    split_folds = assign_folds(train, task="qc", config=dataclasses.replace(split, seed=seed))
+    p_yes = np.full(len(train), np.nan)
+    for k, (fit, scored) in enumerate(
+        oof_plan(split_folds, mode="oof", folds=params.folds, key="selfval.folds")
+    ):
+        folder = train_model(train.iloc[fit].reset_index(drop=True), k)
+        p_yes[scored] = score_model(folder, train.iloc[scored].reset_index(drop=True))
+    flags = find_label_issues(
+        labels=train["label"].to_numpy(), p_yes=p_yes,
+        max_flag_fraction=params.max_flag_fraction, min_confidence=params.min_confidence,
+    )  # fmt: skip
+    flagged = flags["flagged"].to_numpy()
+    from relevance.evaluate.metrics import auc
+
+    summary = {
+        "filter_models": params.folds,
+        "oof_auc": round(auc(train["label"].to_numpy(), p_yes), 6),
+        "candidates": int(flags["candidate"].sum()),
+        "flagged": int(flagged.sum()),
+        "flagged_by_reason": flags.loc[flagged, "reason"].value_counts().to_dict(),
+        "flagged_by_language": train.loc[flagged, "lang"].value_counts().to_dict(),
+    }
+    click.echo(f"self-validation: {summary}")
+    return train[~flagged].reset_index(drop=True), summary
+
+
 def translation_setup():
     """The pipeline's translation set-up: params.yaml ``translator``, the models stage's
     folders, the translation and embedding caches (``RELEVANCE_CACHE_DIR``)."""
@@ -400,6 +451,7 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
     "--freeze-layers", default=0, show_default=True,
     help="Also freeze the embedding block and the bottom N layers (full fine-tuning).",
 )  # fmt: skip
+@click.option("--batch-size", default=32, show_default=True, help="Rows per optimizer step.")
 @click.option(
     "--pivot", type=click.Choice(["none", "append", "replace"]), default="none",
     show_default=True, help="The English pivot (input.pivot_en, input.pivot_mode).",
@@ -416,6 +468,10 @@ def translated_rows(train: pd.DataFrame, target: str, count: int, seed: int) -> 
     "--seeds", "member_seeds", default=1, show_default=True,
     help="N >= 2: a seed ensemble of N models on all the training rows.",
 )  # fmt: skip
+@click.option(
+    "--selfval", is_flag=True,
+    help="Self-validation (params.yaml selfval) removes flagged rows before training.",
+)  # fmt: skip
 @eval_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
@@ -429,10 +485,12 @@ def main(
     lr: float,
     lora_rank: int,
     freeze_layers: int,
+    batch_size: int,
     pivot: str,
     negatives: int,
     folds: int,
     member_seeds: int,
+    selfval: bool,
     eval_file: Path | None,
     eval_labels: Path | None,
     out: Path | None,
@@ -469,11 +527,33 @@ def main(
     mined = hard_negative_rows(train, negatives, seed) if negatives else train.iloc[:0]
     train = pd.concat([train, mined], ignore_index=True)
     config = EncoderTrainParams(
-        method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=32,
+        method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=batch_size,
         max_length=96, freeze_word_embeddings=True, freeze_layers=freeze_layers,
         prefixes=True, seed=seed, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
     )  # fmt: skip
     model_dir = ROOT / "data" / "bench" / f"encoder-{holdout}-{method}-pivot-{pivot}"
+    seconds, steps = 0.0, 0
+    selfval_summary = None
+    if selfval:
+
+        def train_filter(rows: pd.DataFrame, k: int) -> Path:
+            nonlocal seconds, steps
+            out_dir = model_dir / f"selfval-{k}"
+            result = train_encoder(
+                model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=rows,
+                config=config, out_dir=out_dir,
+            )  # fmt: skip
+            seconds += result.summary["seconds"]
+            steps += result.summary["steps"]
+            return out_dir
+
+        def score_filter(folder: Path, rows: pd.DataFrame) -> np.ndarray:
+            scorer = EncoderScorer(folder, batch_size=64)
+            return scorer.score(TASKS["qc"], rows, label=f"selfval {folder.name}")
+
+        train, selfval_summary = selfval_kept(
+            train, seed=seed, train_model=train_filter, score_model=score_filter
+        )
     if folds:
         members = fold_members(train, folds, seed)
         member_dirs = [model_dir / f"fold-{k}" for k in range(folds)]
@@ -482,7 +562,6 @@ def main(
         member_dirs = [model_dir / f"seed-{seed + k}" for k in range(member_seeds)]
     else:
         members, member_dirs = [train], [model_dir]
-    seconds, steps = 0.0, 0
     for k, (rows, out_dir) in enumerate(zip(members, member_dirs, strict=True)):
         member_config = config if folds else dataclasses.replace(config, seed=seed + k)
         result = train_encoder(
@@ -516,10 +595,12 @@ def main(
         "learning_rate": lr,
         "lora_rank": lora_rank if method == "lora" else None,
         "freeze_layers": freeze_layers,
+        "batch_size": batch_size,
         "pivot": pivot,
         "hard_negatives": {"asked": negatives, "mined": len(mined)},
         "folds": folds,
         "seeds": member_seeds,
+        "selfval": selfval_summary,
         "member_train_rows": [len(rows) for rows in members],
         **on_held,
         "encoder": {

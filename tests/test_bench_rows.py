@@ -26,6 +26,7 @@ from bench_encoder import (
     labelled_rows,
     model_figures,
     scores_on,
+    selfval_kept,
 )
 
 
@@ -168,6 +169,33 @@ def test_fold_members_leave_out_each_category_branch_once(tmp_path: Path) -> Non
         out_paths = set(train.loc[train["id"].isin(out), "candidate"])
         assert out_paths and not out_paths & set(m["candidate"])
     assert [len(m) for m in fold_members(train, 4, seed=3)] == [len(m) for m in members]
+
+
+def test_selfval_kept_drops_what_out_of_fold_models_confidently_contradict(
+    tmp_path: Path,
+) -> None:
+    branches = [f"top{b // 2},branch{b},leaf" for b in range(10)]
+    rows = [qc_row(i, language=["en", "fr"][i % 2], path=branches[i % 10], label=(i // 2) % 2)
+            for i in range(80)]  # fmt: skip
+    train = labelled_rows(write_jsonl(tmp_path / "rows.txt", rows), split="train")
+    wrong = {3, 4, 11, 12}  # ids whose label the stand-in filter confidently denies
+    trained_on: list[set] = []
+
+    def train_model(fit, k: int) -> set:
+        trained_on.append(set(fit["id"]))
+        return set(fit["id"])
+
+    def score_model(seen: set, scored) -> np.ndarray:
+        assert not seen & set(scored["id"])  # every row is scored by a model that did not see it
+        says_yes = [(label == 1) != (i in wrong) for i, label in zip(scored["id"], scored["label"])]
+        return np.where(says_yes, 0.95, 0.05)
+
+    kept, summary = selfval_kept(train, seed=3, train_model=train_model, score_model=score_model)
+    assert len(trained_on) == 2  # params.yaml selfval.folds
+    assert set(train["id"]) - set(kept["id"]) == wrong
+    assert summary["flagged"] == 4 and summary["candidates"] == 4
+    assert summary["flagged_by_reason"] == {"label_1_model_says_no": 2, "label_0_model_says_yes": 2}
+    assert list(kept.columns) == list(train.columns) and len(kept) == 76
 
 
 def test_mean_scorer_is_the_ensembles_mean_p_yes(tmp_path: Path) -> None:
