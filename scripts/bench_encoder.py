@@ -3,15 +3,16 @@ out as if missing (issue 16's real-data benchmark, the encoder row).
 
     python scripts/bench_encoder.py --data ../shared/data/cikm-qc-real [--holdout ja]
         [--epochs 2] [--train-rows 0] [--fill 0] [--method full] [--lr 5e-5]
-        [--lora-rank 16] [--freeze-layers 0] [--batch-size 32] [--pivot none|append|replace] [--negatives 0]
+        [--lora-rank 16] [--freeze-layers 0] [--batch-size 32]
+        [--pivot none|append|replace] [--negatives 0]
         [--folds 0 | --seeds 1] [--selfval]
         [--eval-file F [--eval-labels L]]
         [--out encoder.json]
 
 Trains ``relevance.model.encoder`` (the models stage's multilingual-e5-small; full
 fine-tuning at lr 5e-5 by default, or ``--method lora``; word embeddings frozen, batch
-32 (``--batch-size``), max length 96, e5 prefixes; ``--freeze-layers N`` also freezes the embedding block and
-the bottom N layers) on the labelled rows of every language but
+32 (``--batch-size``), max length 96, e5 prefixes; ``--freeze-layers N`` also freezes the
+embedding block and the bottom N layers) on the labelled rows of every language but
 ``--holdout``, less a 10% validation split on which the threshold is tuned; scores the
 held-out language. Reports on the held-out rows: ROC AUC, F1 at the tuned threshold and
 at 0.5, the all-positive F1 and a char TF-IDF + logistic regression trained on the same
@@ -313,6 +314,7 @@ def selfval_kept(
     filter model ``k`` and returns its folder, ``score_model(folder, rows)`` its p(yes);
     :func:`relevance.folds.selfval.find_label_issues` flags."""
     from relevance.data.split import SplitParams, assign_folds
+    from relevance.evaluate.metrics import auc
     from relevance.folds.plan import oof_plan
     from relevance.folds.selfval import SelfValParams, find_label_issues
     from relevance.params import load_section
@@ -333,8 +335,6 @@ def selfval_kept(
         max_flag_fraction=params.max_flag_fraction, min_confidence=params.min_confidence,
     )  # fmt: skip
     flagged = flags["flagged"].to_numpy()
-    from relevance.evaluate.metrics import auc
-
     summary = {
         "filter_models": params.folds,
         "oof_auc": round(auc(train["label"].to_numpy(), p_yes), 6),

@@ -187,7 +187,8 @@ def test_selfval_kept_drops_what_out_of_fold_models_confidently_contradict(
 
     def score_model(seen: set, scored) -> np.ndarray:
         assert not seen & set(scored["id"])  # every row is scored by a model that did not see it
-        says_yes = [(label == 1) != (i in wrong) for i, label in zip(scored["id"], scored["label"])]
+        labels = zip(scored["id"], scored["label"], strict=True)
+        says_yes = [(label == 1) != (i in wrong) for i, label in labels]
         return np.where(says_yes, 0.95, 0.05)
 
     kept, summary = selfval_kept(train, seed=3, train_model=train_model, score_model=score_model)
