@@ -495,6 +495,7 @@ def main(
     eval_labels: Path | None,
     out: Path | None,
 ) -> None:
+    from relevance.errors import ConfigError
     from relevance.model.encoder import EncoderScorer, EncoderTrainParams, train_encoder
     from relevance.schema import TASKS
 
@@ -508,6 +509,14 @@ def main(
         raise click.BadParameter(
             f"expected >= 1, and 1 with --folds, got {member_seeds}", param_hint="--seeds"
         )
+    try:  # before any data is read or translated: a bad option stops at once
+        config = EncoderTrainParams(
+            method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=batch_size,
+            max_length=96, freeze_word_embeddings=True, freeze_layers=freeze_layers,
+            prefixes=True, seed=seed, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
+        )  # fmt: skip
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from err
     train, valid, held = holdout_split(data, holdout, seed=seed, train_rows=train_rows, fill=fill)
     extra = eval_rows(eval_file, eval_labels)
     if held.empty and extra is None:
@@ -526,11 +535,6 @@ def main(
         extra = frames.get("eval")
     mined = hard_negative_rows(train, negatives, seed) if negatives else train.iloc[:0]
     train = pd.concat([train, mined], ignore_index=True)
-    config = EncoderTrainParams(
-        method=method, learning_rate=lr, epochs=epochs, per_device_batch_size=batch_size,
-        max_length=96, freeze_word_embeddings=True, freeze_layers=freeze_layers,
-        prefixes=True, seed=seed, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
-    )  # fmt: skip
     model_dir = ROOT / "data" / "bench" / f"encoder-{holdout}-{method}-pivot-{pivot}"
     seconds, steps = 0.0, 0
     selfval_summary = None

@@ -312,3 +312,22 @@ def test_hard_negative_rows_are_new_label_0_rows_of_other_categories(
         distance = abs(int(candidate.split(",")[1][3:]) - int(own.split(",")[1][3:]))
         assert candidate != own and distance >= 10
     assert hard_negative_rows(train, 12, seed=5).equals(mined)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--batch-size", "0"], "per_device_batch_size must be >= 1"),
+        (["--folds", "1"], "expected 0 (one model) or >= 2, got 1"),
+        (["--negatives", "-1"], "expected >= 0 rows, got -1"),
+        (["--seeds", "2", "--folds", "3"], "1 with --folds"),
+    ],
+)
+def test_bad_options_stop_before_any_data_is_read(tmp_path: Path, option, message) -> None:
+    import bench_encoder
+    from click.testing import CliRunner
+
+    # An empty folder: reading its training file would fail with another message.
+    result = CliRunner().invoke(bench_encoder.main, ["--data", str(tmp_path), *option])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
