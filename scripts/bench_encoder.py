@@ -537,27 +537,29 @@ def main(
     train = pd.concat([train, mined], ignore_index=True)
     model_dir = ROOT / "data" / "bench" / f"encoder-{holdout}-{method}-pivot-{pivot}"
     seconds, steps = 0.0, 0
+
+    def trained(rows: pd.DataFrame, out_dir: Path, member_config=config) -> Path:
+        """Train one model into ``out_dir``; its time and steps count in the totals."""
+        nonlocal seconds, steps
+        result = train_encoder(
+            model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=rows,
+            config=member_config, out_dir=out_dir,
+        )  # fmt: skip
+        seconds += result.summary["seconds"]
+        steps += result.summary["steps"]
+        return out_dir
+
     selfval_summary = None
     if selfval:
-
-        def train_filter(rows: pd.DataFrame, k: int) -> Path:
-            nonlocal seconds, steps
-            out_dir = model_dir / f"selfval-{k}"
-            result = train_encoder(
-                model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=rows,
-                config=config, out_dir=out_dir,
-            )  # fmt: skip
-            seconds += result.summary["seconds"]
-            steps += result.summary["steps"]
-            return out_dir
 
         def score_filter(folder: Path, rows: pd.DataFrame) -> np.ndarray:
             scorer = EncoderScorer(folder, batch_size=64)
             return scorer.score(TASKS["qc"], rows, label=f"selfval {folder.name}")
 
         train, selfval_summary = selfval_kept(
-            train, seed=seed, train_model=train_filter, score_model=score_filter
-        )
+            train, seed=seed, score_model=score_filter,
+            train_model=lambda rows, k: trained(rows, model_dir / f"selfval-{k}"),
+        )  # fmt: skip
     if folds:
         members = fold_members(train, folds, seed)
         member_dirs = [model_dir / f"fold-{k}" for k in range(folds)]
@@ -567,13 +569,7 @@ def main(
     else:
         members, member_dirs = [train], [model_dir]
     for k, (rows, out_dir) in enumerate(zip(members, member_dirs, strict=True)):
-        member_config = config if folds else dataclasses.replace(config, seed=seed + k)
-        result = train_encoder(
-            model_dir=ROOT / "models" / "base" / "embedder", task=TASKS["qc"], rows=rows,
-            config=member_config, out_dir=out_dir,
-        )  # fmt: skip
-        seconds += result.summary["seconds"]
-        steps += result.summary["steps"]
+        trained(rows, out_dir, config if folds else dataclasses.replace(config, seed=seed + k))
     scorers = [EncoderScorer(d, batch_size=64) for d in member_dirs]
     scorer = MeanScorer(scorers) if len(scorers) > 1 else scorers[0]
     figures, on_extra, _ = model_figures(
