@@ -21,8 +21,8 @@ help: ## List the targets
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-# uv installs the same locked set as pip in about a fifth of the time (BENCHMARKS.md: 11 s
-# against 50 s on 2 cores). It reads none of pip's configuration, so
+# uv installs the same locked set as pip in about half the time (BENCHMARKS.md: a median
+# of 36 s against 74 s on 2 cores). It reads none of pip's configuration, so
 # scripts/pip_sources.py hands it pip's package sources (pip.conf, PIP_* variables: a
 # local wheel folder, a mirror). INSTALLER=pip, or a machine where uv cannot be
 # installed, installs with pip itself.
