@@ -71,8 +71,9 @@ def test_script_reads_pips_own_config(tmp_path: Path) -> None:
     # The real `pip config list`, with a config file and a variable of our own only.
     config = tmp_path / "pip.conf"
     config.write_text("[global]\nextra-index-url = file:///mirror/simple\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update(PIP_CONFIG_FILE=str(config), PIP_FIND_LINKS="/wheels")
+    # No PIP_* variable and no user-level pip.conf of the machine's (HOME, XDG) can interfere.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "XDG_"))}
+    env.update(PIP_CONFIG_FILE=str(config), PIP_FIND_LINKS="/wheels", HOME=str(tmp_path))
     out = subprocess.run(
         [sys.executable, str(SCRIPT)], check=True, capture_output=True, text=True, env=env
     ).stdout
